@@ -1,0 +1,5 @@
+"""ghostmlp: multilayer perceptrons trained across MPI ranks, after the paper's ghost-neuron framework."""
+from ghostmlp.network import Network
+
+__all__ = ["Network"]
+__version__ = "0.1.0"

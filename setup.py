@@ -1,0 +1,41 @@
+"""Builds the Cython extension ghostmlp._kernels; every build knob is an environment variable.
+
+GHOSTMLP_OPT_FLAGS      compiler optimisation flags (default "-O3"); e.g. "-O3 -march=native"
+                        for a local build, "-O3 -mcpu=a2 -mtune=a2" for Blue Gene/Q
+GHOSTMLP_CYTHON_DEBUG   "1": bounds, wraparound and initialisation checks in the kernels
+GHOSTMLP_CYTHON_ANNOTATE  "1": write the Cython HTML annotation next to the .pyx
+CC, CFLAGS, LDSHARED, LDFLAGS  the compiler and flags, as for any setuptools build
+"""
+import os
+import shlex
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+debug = os.environ.get("GHOSTMLP_CYTHON_DEBUG", "0") == "1"
+directives = {
+    "language_level": 3,
+    "boundscheck": debug,
+    "wraparound": debug,
+    "initializedcheck": debug,
+    "cdivision": not debug,
+    "embedsignature": True,
+}
+opt_flags = shlex.split(os.environ.get("GHOSTMLP_OPT_FLAGS", "-O3"))
+
+kernels = Extension(
+    "ghostmlp._kernels",
+    ["ghostmlp/_kernels.pyx"],
+    include_dirs=[numpy.get_include()],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+    extra_compile_args=opt_flags,
+)
+
+setup(
+    ext_modules=cythonize(
+        [kernels],
+        compiler_directives=directives,
+        annotate=os.environ.get("GHOSTMLP_CYTHON_ANNOTATE", "0") == "1",
+    )
+)
