@@ -1,0 +1,6 @@
+"""`python -m ghostmlp`: the command line."""
+import sys
+
+from ghostmlp.cli import main
+
+sys.exit(main())

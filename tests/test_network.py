@@ -1,0 +1,284 @@
+"""Whole serial networks: gradients against central differences, SGD by hand, learning, API errors."""
+import math
+
+import numpy as np
+import pytest
+
+from ghostmlp import Network
+from ghostmlp.data import load_digits, one_hot, train_test_split
+
+OUTPUT_LOSSES = [("softmax", "mse"), ("sigmoid", "mse"), ("identity", "mse"),
+                 ("softmax", "cross_entropy"), ("sigmoid", "cross_entropy")]
+
+
+def build(sizes, hidden="sigmoid", output="softmax", loss="mse", dtype="float64", **options):
+    net = Network(seed=3, dtype=dtype, loss=loss, **options)
+    net.add_layer("input", sizes[0])
+    for size in sizes[1:-1]:
+        net.add_layer("hidden", size, activation=hidden)
+    net.add_layer("output", sizes[-1], activation=output)
+    return net.initialize()
+
+
+def targets_for(output, rng, batch, n_out):
+    if output == "softmax":
+        return rng.integers(0, n_out, batch)                       # class indices
+    if output == "sigmoid":
+        return rng.uniform(0.05, 0.95, (batch, n_out))               # soft targets in (0, 1)
+    return rng.normal(size=(batch, n_out))
+
+
+@pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("output,loss", OUTPUT_LOSSES)
+def test_gradients_match_central_differences(hidden, output, loss):
+    rng = np.random.default_rng(7)
+    sizes = [4, 7, 5, 3]
+    net = build(sizes, hidden, output, loss)
+    # Larger weights than Glorot's so that every term of the gradient is well above rounding.
+    net.set_weights([(rng.normal(scale=0.8, size=w.shape), rng.normal(scale=0.3, size=b.shape))
+                     for w, b in net.get_weights()])
+    X = rng.normal(size=(6, sizes[0]))
+    Y = targets_for(output, rng, 6, sizes[-1])
+    analytic = np.concatenate([g.ravel() for pair in net.gradients(X, Y) for g in pair])
+
+    params = net.get_weights()
+    flat = [p for pair in params for p in pair]
+    numeric, eps = [], 1e-6
+    for p in flat:
+        for index in np.ndindex(p.shape):
+            saved = p[index]
+            p[index] = saved + eps
+            net.set_weights(params)
+            up = net.evaluate(X, Y)["loss"]
+            p[index] = saved - eps
+            net.set_weights(params)
+            down = net.evaluate(X, Y)["loss"]
+            p[index] = saved
+            numeric.append((up - down) / (2 * eps))
+    numeric = np.array(numeric)
+    error = np.linalg.norm(analytic - numeric) / np.linalg.norm(numeric)
+    assert np.linalg.norm(numeric) > 1e-3
+    assert error < 1e-6, error
+
+
+def test_one_sgd_step_by_hand():
+    # 2 inputs -> 2 sigmoid -> 1 identity, squared loss, one sample, lr 0.5.
+    net = Network(seed=0, dtype="float64", loss="mse", learning_rate=0.5)
+    net.add_layer("input", 2).add_layer("hidden", 2).add_layer("output", 1, activation="identity")
+    net.initialize()
+    w1 = [[0.1, -0.2], [0.3, 0.4]]            # w1[i][j]: input i -> hidden j
+    b1 = [0.05, -0.05]
+    w2 = [[0.7], [-0.6]]
+    b2 = [0.2]
+    net.set_weights([(np.array(w1), np.array(b1)), (np.array(w2), np.array(b2))])
+    x, y = [1.0, 2.0], 0.5
+
+    sig = lambda z: 1 / (1 + math.exp(-z))
+    h = [sig(x[0] * w1[0][j] + x[1] * w1[1][j] + b1[j]) for j in range(2)]
+    out = h[0] * w2[0][0] + h[1] * w2[1][0] + b2[0]
+    loss = 0.5 * (out - y) ** 2
+    d_out = out - y
+    d_h = [d_out * w2[j][0] * h[j] * (1 - h[j]) for j in range(2)]
+    new_w2 = [[w2[j][0] - 0.5 * h[j] * d_out] for j in range(2)]
+    new_b2 = [b2[0] - 0.5 * d_out]
+    new_w1 = [[w1[i][j] - 0.5 * x[i] * d_h[j] for j in range(2)] for i in range(2)]
+    new_b1 = [b1[j] - 0.5 * d_h[j] for j in range(2)]
+
+    assert net.forward(np.array([x]))[0, 0] == pytest.approx(out, rel=1e-14)
+    assert net.compute_loss(np.array([[y]])) == pytest.approx(loss, rel=1e-14)
+    net.backward()
+    (W1, B1), (W2, B2) = net.get_weights()
+    np.testing.assert_allclose(W1, new_w1, rtol=1e-14)
+    np.testing.assert_allclose(B1, new_b1, rtol=1e-14)
+    np.testing.assert_allclose(W2, new_w2, rtol=1e-14)
+    np.testing.assert_allclose(B2, new_b2, rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_listing1_loop_equals_train_step(dtype):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(9, 3)), rng.integers(0, 4, 9)
+    a = build([3, 11, 6, 4], dtype=dtype, learning_rate=0.3)
+    b = build([3, 11, 6, 4], dtype=dtype, learning_rate=0.3)
+    for _ in range(3):
+        a.forward(X)
+        loss_a = a.compute_loss(y)
+        a.backward()
+        assert b.train_step(X, y) == loss_a
+    for (wa, ba), (wb, bb) in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+        np.testing.assert_array_equal(ba, bb)
+
+
+def test_labels_and_one_hot_rows_agree():
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(8, 5)), rng.integers(0, 3, 8)
+    a, b = build([5, 4, 3], loss="cross_entropy"), build([5, 4, 3], loss="cross_entropy")
+    assert a.train_step(X, y) == pytest.approx(b.train_step(X, one_hot(y, 3)), rel=1e-14)
+    np.testing.assert_allclose(a.get_weights()[0][0], b.get_weights()[0][0], rtol=1e-14)
+
+
+def test_momentum_and_weight_decay_follow_their_rules():
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(5, 3)), rng.integers(0, 2, 5)
+    net = build([3, 4, 2], learning_rate=0.2, momentum=0.5, weight_decay=0.01)
+    plain = build([3, 4, 2])
+    weights = net.get_weights()
+    velocity = [(np.zeros_like(w), np.zeros_like(b)) for w, b in weights]
+    for _ in range(3):
+        plain.set_weights(weights)
+        grads = plain.gradients(X, y)
+        net.train_step(X, y)
+        for i, ((w, b), (gw, gb)) in enumerate(zip(weights, grads)):
+            vw = 0.5 * velocity[i][0] - 0.2 * (gw + 0.01 * w)
+            vb = 0.5 * velocity[i][1] - 0.2 * gb
+            velocity[i] = (vw, vb)
+            weights[i] = (w + vw, b + vb)
+    for (w, b), (nw, nb) in zip(weights, net.get_weights()):
+        np.testing.assert_allclose(nw, w, rtol=1e-12)
+        np.testing.assert_allclose(nb, b, rtol=1e-12)
+
+
+def test_initialization_depends_on_seed_and_neuron_only():
+    a, b = build([3, 5, 4]), build([3, 5, 4])
+    for (wa, ba), (wb, bb) in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+        assert not ba.any()
+    # Neuron j's incoming weights come from its own stream: a wider layer keeps the
+    # first neurons' weights, and each stays within the Glorot bound of its layer.
+    wide = build([3, 9, 4])
+    narrow_w1 = a.get_weights()[0][0]
+    wide_w1 = wide.get_weights()[0][0]
+    assert np.abs(narrow_w1).max() <= math.sqrt(6 / 8)
+    assert np.abs(wide_w1).max() <= math.sqrt(6 / 12)
+    np.testing.assert_allclose(wide_w1[:, :5] / math.sqrt(6 / 12), narrow_w1 / math.sqrt(6 / 8),
+                               rtol=1e-12)
+    other = Network(seed=4, dtype="float64").add_layer("input", 3).add_layer("hidden", 5)
+    other.add_layer("output", 4).initialize()
+    assert not np.allclose(other.get_weights()[0][0], narrow_w1)
+
+
+def test_float32_tracks_float64():
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(16, 6)), rng.integers(0, 3, 16)
+    a, b = build([6, 10, 3], dtype="float32"), build([6, 10, 3], dtype="float64")
+    for _ in range(5):
+        la, lb = a.train_step(X, y), b.train_step(X, y)
+    assert la == pytest.approx(lb, rel=1e-5)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-5)
+
+
+def test_xor_is_learnt():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([0, 1, 1, 0])
+    net = Network(seed=1, dtype="float64", loss="cross_entropy", learning_rate=0.5, momentum=0.9)
+    net.add_layer("input", 2).add_layer("hidden", 8).add_layer("output", 2)
+    net.initialize()
+    history = net.fit(X, y, epochs=600, batch_size=4)
+    np.testing.assert_array_equal(net.predict(X), y)
+    assert history["loss"][-1] < 0.05 < history["loss"][0]
+
+
+def test_digits_are_learnt_to_97_percent():
+    X, y = load_digits(dtype="float32")
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_fraction=0.25, seed=0)
+    net = Network(seed=0, dtype="float32", loss="cross_entropy", learning_rate=2.0,
+                  weight_decay=1e-4)
+    net.add_layer("input", 64).add_layer("hidden", 256).add_layer("output", 10)
+    net.initialize()
+    for epochs, rate in [(30, 2.0), (15, 0.4), (15, 0.08)]:
+        history = net.fit(X_train, y_train, epochs=epochs, batch_size=16, learning_rate=rate)
+    assert net.epochs_trained == 60
+    scores = net.evaluate(X_test, y_test)
+    assert scores["accuracy"] >= 0.97, scores
+    assert scores["accuracy"] == np.mean(net.predict(X_test) == y_test)
+    assert history["loss"][-1] < 0.05
+
+
+def test_fit_is_reproducible_and_reports_validation():
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(50, 4)), rng.integers(0, 3, 50)
+    runs = []
+    for _ in range(2):
+        net = build([4, 6, 3], loss="cross_entropy", learning_rate=0.1)
+        runs.append(net.fit(X, y, epochs=3, batch_size=7, validation=(X[:10], y[:10])))
+    assert runs[0] == runs[1]
+    assert len(runs[0]["val_accuracy"]) == 3 and 0 <= runs[0]["val_accuracy"][-1] <= 1
+    assert runs[0]["val_loss"][-1] == net.evaluate(X[:10], y[:10])["loss"]
+
+
+def test_predict_handles_more_samples_than_one_chunk():
+    rng = np.random.default_rng(8)
+    net = build([3, 5, 4])
+    X = rng.normal(size=(2500, 3))
+    proba = net.predict_proba(X)
+    (w1, b1), (w2, b2) = net.get_weights()
+    h = 1 / (1 + np.exp(-(X @ w1 + b1)))
+    z = h @ w2 + b2
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(proba, expected, rtol=1e-12)
+    np.testing.assert_array_equal(net.predict(X), np.argmax(expected, axis=1))
+
+
+def test_repr_shows_the_topology():
+    net = Network(seed=0, dtype="float32", loss="mse", learning_rate=0.1)
+    net.add_layer("input", 3).add_layer("hidden", 256).add_layer("hidden", 512)
+    net.add_layer("output", 128)
+    assert "3 -> 256 sigmoid -> 512 sigmoid -> 128 softmax" in repr(net)
+    assert "not initialized" in repr(net)
+    assert "197,376 weights" in repr(net.initialize())
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    ({"dtype": "int32"}, "dtype"), ({"loss": "hinge"}, "loss"),
+    ({"learning_rate": 0}, "learning_rate"), ({"learning_rate": float("nan")}, "learning_rate"),
+    ({"momentum": 1.0}, "momentum"), ({"weight_decay": -1}, "weight_decay"),
+    ({"seed": -1}, "seed"),
+])
+def test_invalid_parameters_are_named(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        Network(**kwargs)
+
+
+def test_invalid_architectures_are_rejected():
+    net = Network()
+    with pytest.raises(ValueError, match="first layer"):
+        net.add_layer("hidden", 3)
+    net.add_layer("input", 3)
+    with pytest.raises(ValueError, match="size"):
+        net.add_layer("hidden", 0)
+    with pytest.raises(ValueError, match="activation"):
+        net.add_layer("hidden", 3, activation="softmax")
+    with pytest.raises(ValueError, match="kind"):
+        net.add_layer("conv", 3)
+    with pytest.raises(ValueError, match="output"):
+        net.initialize()
+    net.add_layer("output", 2, activation="identity")
+    with pytest.raises(ValueError, match="follow"):
+        net.add_layer("hidden", 3)
+    ce = Network(loss="cross_entropy").add_layer("input", 2)
+    ce.add_layer("output", 2, activation="identity")
+    with pytest.raises(ValueError, match="cross_entropy"):
+        ce.initialize()
+
+
+def test_invalid_data_is_rejected():
+    net = build([3, 4, 2])
+    with pytest.raises(ValueError, match=r"X must have shape \[B, 3\]"):
+        net.forward(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\)"):
+        net.train_step(np.zeros((2, 3)), [0, 2])
+    with pytest.raises(ValueError, match="Y must have 2 rows"):
+        net.train_step(np.zeros((2, 3)), [0, 1, 1])
+    with pytest.raises(ValueError, match="Y must be class indices"):
+        net.train_step(np.zeros((2, 3)), np.zeros((2, 3)))
+    with pytest.raises(RuntimeError, match="forward"):
+        build([3, 4, 2]).compute_loss([0])
+    with pytest.raises(RuntimeError, match="compute_loss"):
+        net.forward(np.zeros((1, 3)))
+        net.backward()
+    with pytest.raises(RuntimeError, match="initialize"):
+        Network().add_layer("input", 2).add_layer("output", 2).forward(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="set_weights"):
+        net.set_weights([(np.zeros((3, 4)), np.zeros(4))])
