@@ -13,7 +13,7 @@ before releasing the GIL. ``LayerStack`` runs a whole serial training step in on
 """
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cython cimport floating
-from libc.math cimport exp, expf, log, INFINITY
+from libc.math cimport exp, expf, log, tanh, tanhf, INFINITY
 from scipy.linalg.cython_blas cimport (
     sgemm, dgemm, sgemv, dgemv, sger, dger, sdot, ddot, saxpy, daxpy, sscal, dscal)
 
@@ -114,8 +114,10 @@ cdef inline floating _sigmoid(floating z) noexcept nogil:
 
 
 cdef inline floating _tanh(floating z) noexcept nogil:
-    """tanh z = 2 sigmoid(2z) - 1, overflow-free like _sigmoid."""
-    return 2 * _sigmoid(2 * z) - 1
+    if floating is float:
+        return tanhf(z)
+    else:
+        return tanh(z)
 
 
 cdef inline floating _derivative(floating a, int act) noexcept nogil:
@@ -282,12 +284,13 @@ cdef void hidden_delta_core(int n, int n_next, int batch, floating* delta_next,
 
 
 cdef void outer_update_core(int n_in, int n_out, int batch, floating* h, floating* delta,
-                            floating* target, floating* target_bias,
-                            floating alpha, floating beta) noexcept nogil:
-    """T[n_in, n_out] := beta T + alpha H[n_in, B] @ DELTA[n_out, B].T; t_b := beta t_b + alpha DELTA @ 1.
+                            floating* target, floating* target_bias, floating alpha,
+                            floating beta, floating bias_beta) noexcept nogil:
+    """T[n_in, n_out] := beta T + alpha H[n_in, B] @ DELTA[n_out, B].T; t_b := bias_beta t_b + alpha DELTA @ 1.
 
-    alpha = -lr, beta = 1 is the SGD step straight into W (no gradient buffer);
-    alpha = 1, beta = 0 writes the gradient; beta = momentum updates a velocity.
+    alpha = -lr, beta = 1 is the SGD step straight into W (no gradient buffer; beta =
+    1 - lr wd adds weight decay); alpha = 1, beta = 0 writes the gradient; beta =
+    momentum updates a velocity.
     """
     cdef Py_ssize_t j, i, B = batch
     cdef floating s
@@ -302,7 +305,7 @@ cdef void outer_update_core(int n_in, int n_out, int batch, floating* h, floatin
         s = 0
         for i in range(B):
             s += row[i]
-        target_bias[j] = (beta * target_bias[j] if beta != 0 else 0) + alpha * s
+        target_bias[j] = (bias_beta * target_bias[j] if bias_beta != 0 else 0) + alpha * s
 
 
 cdef void fused_delta_update_core(int n_in, int n_out, floating* h, floating* w,
@@ -396,7 +399,7 @@ def outer_update(floating[:, ::1] h, floating[:, ::1] delta, floating[:, ::1] ta
            and target_bias.shape[0] == n_out, "target must be [fan_in, fan_out]")
     with nogil:
         outer_update_core(n_in, n_out, batch, &h[0, 0], &delta[0, 0], &target[0, 0],
-                          &target_bias[0], <floating>alpha, <floating>beta)
+                          &target_bias[0], <floating>alpha, <floating>beta, <floating>beta)
 
 
 def fused_delta_update(floating[::1] h, floating[:, ::1] w, floating[::1] bias,
@@ -456,12 +459,12 @@ cdef void backward_all(int n_layers, int* sizes, int* acts, int batch, floating*
         if l > 0:
             hidden_delta_core(n_in, n_out, batch, d[l], w[l], a[l - 1], d[l - 1], acts[l - 1])
         if grad_w != NULL:
-            outer_update_core(n_in, n_out, batch, h, d[l], grad_w[l], grad_b[l], 1, 0)
+            outer_update_core(n_in, n_out, batch, h, d[l], grad_w[l], grad_b[l], 1, 0, 0)
         elif momentum == 0:
             outer_update_core(n_in, n_out, batch, h, d[l], w[l], b[l], -lr,
-                              1 - lr * weight_decay)
+                              1 - lr * weight_decay, 1)
         else:
-            outer_update_core(n_in, n_out, batch, h, d[l], v[l], vb[l], -lr, momentum)
+            outer_update_core(n_in, n_out, batch, h, d[l], v[l], vb[l], -lr, momentum, momentum)
             if weight_decay != 0:
                 _axpy(n_in * n_out, -lr * weight_decay, w[l], v[l])
             _axpy(n_in * n_out, <floating>1, v[l], w[l])

@@ -1,0 +1,467 @@
+"""The def wrappers of ghostmlp._kernels against literal float64 numpy formulas.
+
+Every kernel runs on float32 and float64 inputs; the reference is recomputed in float64
+from the very same (already rounded) inputs, so the only differences left are the
+kernel's own rounding errors. Layout as in the module docstring: activations and deltas
+neuron-major H[n, B], weights W[fan_in, fan_out], biases b[fan_out], all C-contiguous.
+
+Tolerances: ``rtol = RTOL[dtype]``; where a result is a sum of terms that can cancel (a
+matrix product, z + b, a - y) the absolute tolerance is ``rtol`` times the magnitude of
+those terms (e.g. ``|W|.T @ |H| + |b|``), the scale the rounding error is relative to.
+"""
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+
+from ghostmlp import _kernels as K
+from ghostmlp._kernels import (
+    CROSS_ENTROPY, IDENTITY, MSE, RELU, SIGMOID, SOFTMAX, TANH,
+    bias_activation, forward_slice, fused_delta_update, hidden_delta, outer_update,
+    output_delta)
+
+DTYPES = [np.float32, np.float64]
+RTOL = {np.float32: 2e-5, np.float64: 1e-12}
+EPS = {np.float32: float(np.finfo(np.float32).eps), np.float64: float(np.finfo(np.float64).eps)}
+
+ACTS = {SIGMOID: "sigmoid", TANH: "tanh", RELU: "relu", IDENTITY: "identity",
+        SOFTMAX: "softmax"}
+ALL_ACTS = [SIGMOID, TANH, RELU, IDENTITY, SOFTMAX]
+HIDDEN_ACTS = [SIGMOID, TANH, RELU, IDENTITY]
+
+# (n_in, n_out, batch): 1, primes and sizes that are not multiples of any block size;
+# batch 1 takes the gemv/ger paths, batch > 1 the gemm paths.
+SHAPES = [(1, 1, 1), (3, 7, 1), (13, 31, 5), (127, 65, 17), (257, 300, 3), (65, 257, 1),
+          (7, 3, 2)]
+
+
+def _id_act(code):
+    return ACTS[code]
+
+
+def _id_shape(shape):
+    return "x".join(map(str, shape))
+
+
+def _id_dtype(dtype):
+    return np.dtype(dtype).name
+
+
+dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=_id_dtype)
+shapes = pytest.mark.parametrize("n_in,n_out,batch", SHAPES, ids=[_id_shape(s) for s in SHAPES])
+
+
+def rng_for(*key):
+    """A Generator seeded by the test's own parameters: reproducible, distinct per case."""
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def f64(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+# ------------------------------------------------------------ float64 references
+
+def act_ref(z, code, axis=0):
+    """act(z) in float64; softmax normalises along `axis` (0: the neurons of H[n, B])."""
+    z = f64(z)
+    if code == SIGMOID:
+        return np.exp(-np.logaddexp(0.0, -z))        # 1 / (1 + e^-z), no overflow
+    if code == TANH:
+        return np.tanh(z)
+    if code == RELU:
+        return np.maximum(z, 0.0)
+    if code == IDENTITY:
+        return z.copy()
+    if code == SOFTMAX:
+        e = np.exp(z - z.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+    raise AssertionError(code)
+
+
+def deriv_ref(a, code):
+    """act'(z) written through the output a = act(z)."""
+    a = f64(a)
+    if code == SIGMOID:
+        return a * (1.0 - a)
+    if code == TANH:
+        return 1.0 - a * a
+    if code == RELU:
+        return (a > 0).astype(np.float64)
+    if code == IDENTITY:
+        return np.ones_like(a)
+    raise AssertionError(code)
+
+
+def loss_delta_ref(a, y, act, loss):
+    """Batch-mean loss and d(mean loss)/dz for neuron-major A[n, B], Y[n, B], a = act(z)."""
+    a, y = f64(a), f64(y)
+    batch = a.shape[1]
+    if loss == MSE:
+        g = a - y
+        value = 0.5 * np.sum(g * g) / batch
+        if act == SOFTMAX:
+            delta = a * (g - np.sum(g * a, axis=0, keepdims=True))
+        else:
+            delta = g * deriv_ref(a, act)
+    elif act == SOFTMAX:
+        value = -np.sum(y * np.log(a)) / batch
+        delta = a * np.sum(y, axis=0, keepdims=True) - y
+    else:
+        assert act == SIGMOID
+        value = -np.sum(y * np.log(a) + (1.0 - y) * np.log(1.0 - a)) / batch
+        delta = a - y
+    return value, delta / batch
+
+
+def assert_close(got, ref, dtype, scale=0.0, rtol=None):
+    """assert_allclose(got, ref) with rtol = RTOL[dtype] and atol = rtol * scale, all finite."""
+    rtol = RTOL[dtype] if rtol is None else rtol
+    got = np.asarray(got)
+    assert got.dtype == np.dtype(dtype)
+    assert np.all(np.isfinite(got)), "non-finite values in the kernel's result"
+    np.testing.assert_allclose(f64(got), ref, rtol=rtol, atol=rtol * float(np.max(scale)))
+
+
+def random_hidden(rng, n, batch, dtype, act):
+    """A valid output of `act`: act applied to random z (relu gives exact zeros)."""
+    return act_ref(rng.normal(0.0, 1.5, (n, batch)), act).astype(dtype)
+
+
+# ------------------------------------------------------------------ constants
+
+def test_codes_and_fused_threshold():
+    assert (SIGMOID, TANH, RELU, IDENTITY, SOFTMAX) == (0, 1, 2, 3, 4)
+    assert (MSE, CROSS_ENTROPY) == (0, 1)
+    assert K.FUSED_ROW_MIN_FAN_OUT == 256
+
+
+# ------------------------------------------------------------ bias_activation
+
+@dtypes
+@pytest.mark.parametrize("act", ALL_ACTS, ids=_id_act)
+@pytest.mark.parametrize("n,batch", [(1, 1), (7, 1), (31, 5), (65, 17), (300, 3), (1, 4)],
+                         ids=lambda v: str(v))
+def test_bias_activation(dtype, act, n, batch):
+    rng = rng_for("bias_activation", act, n, batch, _id_dtype(dtype))
+    z = rng.normal(0.0, 3.0, (n, batch)).astype(dtype)
+    bias = rng.normal(0.0, 1.0, n).astype(dtype)
+    z0 = z.copy()
+    ref = act_ref(f64(z0) + f64(bias)[:, None], act)
+    out = bias_activation(z, bias, act)
+    assert out is None
+    assert_close(z, ref, dtype, scale=0.0 if act == SOFTMAX else np.abs(z0) + np.abs(bias)[:, None])
+    if act == SOFTMAX:
+        np.testing.assert_allclose(f64(z).sum(axis=0), 1.0, rtol=10 * n * EPS[dtype])
+    if act == RELU:
+        assert np.all(z[f64(z0) + f64(bias)[:, None] < 0] == 0)
+
+
+@dtypes
+@pytest.mark.parametrize("act", ALL_ACTS, ids=_id_act)
+def test_bias_activation_large_arguments(dtype, act):
+    """Huge |z| must neither overflow nor lose the saturated values."""
+    big = 800.0 if dtype == np.float64 else 100.0
+    column = np.array([-big, -big / 2, -30.0, -1.0, 0.0, 1.0, 30.0, big / 2, big])
+    z = np.stack([column, -column, column[::-1] * 0.5, np.full(9, big), np.full(9, -big)],
+                 axis=1).astype(dtype)                                      # [9 neurons, 5]
+    z[4, 3] = -big                                                          # mixed column
+    bias = np.zeros(9, dtype=dtype)
+    bias[2] = 0.25
+    ref = act_ref(f64(z) + f64(bias)[:, None], act)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        bias_activation(z, bias, act)
+    assert np.all(np.isfinite(z))
+    # outputs of sigmoid/tanh/softmax are bounded by 1; that is the scale of their error
+    assert_close(z, ref, dtype, scale=1.0)
+    if act == SIGMOID:
+        assert z[0, 0] == 0.0 or (dtype == np.float32 and 0.0 <= z[0, 0] < 1e-40)
+        assert z[8, 0] == 1.0
+        assert 0.0 <= z.min() and z.max() <= 1.0
+        if dtype == np.float64:
+            assert z[0, 0] == 0.0                          # sigmoid(-800) underflows to 0
+            np.testing.assert_allclose(z[1, 0], np.exp(-400.0), rtol=1e-12)
+    if act == TANH:
+        assert z[0, 0] == -1.0 and z[8, 0] == 1.0
+        assert -1.0 <= z.min() and z.max() <= 1.0
+    if act == SOFTMAX:
+        np.testing.assert_allclose(f64(z).sum(axis=0), 1.0, rtol=20 * EPS[dtype])
+        assert z[8, 0] == 1.0 and z[0, 0] == 0.0           # one dominant neuron
+        # column 3: eight neurons tie at +big (one of them biased), one sits at -big
+        e = np.exp(f64(bias)) * (np.arange(9) != 4)
+        np.testing.assert_allclose(z[:, 3], e / e.sum(), rtol=RTOL[dtype])
+
+
+def test_bias_activation_softmax_is_per_column():
+    """Softmax normalises over the neurons (axis 0) of each sample, not over the batch."""
+    z = np.array([[0.0, 1.0, 2.0], [np.log(3.0), 1.0, 2.0]])
+    bias_activation(z, np.zeros(2), SOFTMAX)
+    np.testing.assert_allclose(z, [[0.25, 0.5, 0.5], [0.75, 0.5, 0.5]], rtol=1e-15)
+
+
+# --------------------------------------------------------------- forward_slice
+
+@dtypes
+@pytest.mark.parametrize("act", ALL_ACTS, ids=_id_act)
+@shapes
+def test_forward_slice(dtype, act, n_in, n_out, batch):
+    rng = rng_for("forward_slice", act, n_in, n_out, batch, _id_dtype(dtype))
+    h = rng.normal(0.0, 1.0, (n_in, batch)).astype(dtype)
+    w = (rng.normal(0.0, 1.0, (n_in, n_out)) / np.sqrt(n_in)).astype(dtype)
+    bias = rng.normal(0.0, 0.5, n_out).astype(dtype)
+    out = np.full((n_out, batch), np.nan, dtype=dtype)     # beta = 0: never read
+    h0, w0, b0 = h.copy(), w.copy(), bias.copy()
+    zref = f64(w).T @ f64(h) + f64(bias)[:, None]
+    ref = act_ref(zref, act)
+    forward_slice(h, w, bias, out, act)
+    np.testing.assert_array_equal(h, h0)
+    np.testing.assert_array_equal(w, w0)
+    np.testing.assert_array_equal(bias, b0)
+    scale = np.abs(f64(w)).T @ np.abs(f64(h)) + np.abs(f64(bias))[:, None]
+    # softmax: an absolute error e in z is a relative error ~e in the output, no atol
+    assert_close(out, ref, dtype, scale=0.0 if act == SOFTMAX else scale)
+
+
+# ---------------------------------------------------------------- output_delta
+
+OUTPUT_CASES = [(MSE, IDENTITY), (MSE, SIGMOID), (MSE, SOFTMAX), (CROSS_ENTROPY, SOFTMAX),
+                (CROSS_ENTROPY, SIGMOID)]
+OUTPUT_IDS = ["mse-identity", "mse-sigmoid", "mse-softmax", "ce-softmax", "ce-sigmoid"]
+TARGETS = ["onehot", "soft-normalised", "soft-unnormalised"]
+output_cases = pytest.mark.parametrize("loss,act", OUTPUT_CASES, ids=OUTPUT_IDS)
+targets = pytest.mark.parametrize("target", TARGETS)
+
+
+def make_targets(rng, kind, n, batch):
+    if kind == "onehot":
+        y = np.zeros((n, batch))
+        y[rng.integers(0, n, batch), np.arange(batch)] = 1.0
+        return y
+    r = rng.uniform(0.05, 1.0, (n, batch))
+    if kind == "soft-normalised":
+        return r / r.sum(axis=0, keepdims=True)
+    r[0, 0] = 0.5                          # never normalised, even for n == 1
+    return r
+
+
+@dtypes
+@output_cases
+@targets
+@pytest.mark.parametrize("n,batch", [(1, 1), (3, 1), (7, 5), (13, 17), (65, 3)],
+                         ids=lambda v: str(v))
+def test_output_delta(dtype, loss, act, target, n, batch):
+    rng = rng_for("output_delta", loss, act, target, n, batch, _id_dtype(dtype))
+    a = act_ref(rng.normal(0.0, 2.0, (n, batch)), act).astype(dtype)
+    y = make_targets(rng, target, n, batch).astype(dtype)
+    delta = np.full((n, batch), np.nan, dtype=dtype)
+    a0, y0 = a.copy(), y.copy()
+    ref_loss, ref_delta = loss_delta_ref(a, y, act, loss)
+    got = output_delta(a, y, delta, act, loss)
+    assert isinstance(got, float)
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_allclose(got, ref_loss, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-3)
+    m = float(np.max(np.abs(f64(a))) + np.max(np.abs(f64(y))))
+    assert_close(delta, ref_delta, dtype, scale=(m + m * m) / batch)
+
+
+@output_cases
+@targets
+@pytest.mark.parametrize("n,batch", [(1, 1), (3, 1), (7, 5), (13, 4)], ids=lambda v: str(v))
+def test_output_delta_finite_difference(loss, act, target, n, batch):
+    """delta == d(batch-mean loss)/dz by central differences, the loss taken from the kernel."""
+    rng = rng_for("output_delta_fd", loss, act, target, n, batch)
+    z = rng.normal(0.0, 1.5, (n, batch))
+    y = make_targets(rng, target, n, batch)
+    scratch = np.empty((n, batch))
+
+    def loss_at(zz):
+        return output_delta(act_ref(zz, act), y, scratch, act, loss)
+
+    delta = np.empty((n, batch))
+    output_delta(act_ref(z, act), y, delta, act, loss)
+    eps = 1e-6
+    fd = np.empty((n, batch))
+    for k in range(n):
+        for i in range(batch):
+            zp, zm = z.copy(), z.copy()
+            zp[k, i] += eps
+            zm[k, i] -= eps
+            fd[k, i] = (loss_at(zp) - loss_at(zm)) / (2 * eps)
+    np.testing.assert_allclose(delta, fd, rtol=1e-6, atol=1e-8)
+    if not (act == SOFTMAX and n == 1):
+        assert np.max(np.abs(fd)) > 1e-3          # the check is not vacuous
+
+
+@dtypes
+def test_output_delta_rejects_bad_codes(dtype):
+    a = np.full((3, 2), 0.5, dtype=dtype)
+    y = np.zeros((3, 2), dtype=dtype)
+    d = np.empty((3, 2), dtype=dtype)
+    with pytest.raises(ValueError, match="cross-entropy"):
+        output_delta(a, y, d, IDENTITY, CROSS_ENTROPY)
+    with pytest.raises(ValueError):
+        output_delta(a, y, d, TANH, MSE)
+    with pytest.raises(ValueError):
+        output_delta(a, y, d, SIGMOID, 2)
+
+
+# ---------------------------------------------------------------- hidden_delta
+
+@dtypes
+@pytest.mark.parametrize("act", HIDDEN_ACTS, ids=_id_act)
+@shapes
+def test_hidden_delta(dtype, act, n_in, n_out, batch):
+    # layer of fan_in n (= n_in) feeding n_next (= n_out) neurons
+    rng = rng_for("hidden_delta", act, n_in, n_out, batch, _id_dtype(dtype))
+    delta_next = rng.normal(0.0, 1.0, (n_out, batch)).astype(dtype)
+    w_next = (rng.normal(0.0, 1.0, (n_in, n_out)) / np.sqrt(n_out)).astype(dtype)
+    a = random_hidden(rng, n_in, batch, dtype, act)
+    delta = np.full((n_in, batch), np.nan, dtype=dtype)
+    ref = (f64(w_next) @ f64(delta_next)) * deriv_ref(a, act)
+    hidden_delta(delta_next, w_next, a, delta, act)
+    scale = (np.abs(f64(w_next)) @ np.abs(f64(delta_next))) * np.abs(deriv_ref(a, act))
+    assert_close(delta, ref, dtype, scale=scale)
+    if act == RELU:
+        assert np.all(delta[a == 0] == 0)
+
+
+# ---------------------------------------------------------------- outer_update
+
+UPDATES = [(-0.05, 1.0), (1.0, 0.0), (-0.05, 0.9)]
+
+
+@dtypes
+@pytest.mark.parametrize("alpha,beta", UPDATES, ids=["sgd", "gradient", "momentum"])
+@shapes
+def test_outer_update(dtype, alpha, beta, n_in, n_out, batch):
+    rng = rng_for("outer_update", alpha, beta, n_in, n_out, batch, _id_dtype(dtype))
+    h = rng.normal(0.0, 1.0, (n_in, batch)).astype(dtype)
+    delta = rng.normal(0.0, 1.0, (n_out, batch)).astype(dtype)
+    if beta == 0:       # beta = 0 overwrites: whatever is there (NaN) must not leak through
+        target = np.full((n_in, n_out), np.nan, dtype=dtype)
+        target_bias = np.full(n_out, np.nan, dtype=dtype)
+    else:
+        target = rng.normal(0.0, 1.0, (n_in, n_out)).astype(dtype)
+        target_bias = rng.normal(0.0, 1.0, n_out).astype(dtype)
+    al, be = float(dtype(alpha)), float(dtype(beta))       # the kernel rounds them to dtype
+    prod = f64(h) @ f64(delta).T
+    ref_w = al * prod if beta == 0 else be * f64(target) + al * prod
+    ref_b = al * f64(delta).sum(axis=1)
+    if beta != 0:
+        ref_b = be * f64(target_bias) + ref_b
+    scale_w = abs(al) * (np.abs(f64(h)) @ np.abs(f64(delta)).T)
+    scale_b = abs(al) * np.abs(f64(delta)).sum(axis=1)
+    if beta != 0:
+        scale_w = scale_w + abs(be) * np.abs(f64(target))
+        scale_b = scale_b + abs(be) * np.abs(f64(target_bias))
+    outer_update(h, delta, target, target_bias, alpha, beta)
+    assert_close(target, ref_w, dtype, scale=scale_w)          # also: no NaN left (beta 0)
+    assert_close(target_bias, ref_b, dtype, scale=scale_b)
+
+
+# ----------------------------------------------------------- fused_delta_update
+
+FUSED_SHAPES = [(1, 1), (3, 7), (13, 31), (127, 65), (257, 300), (5, 260)]
+fused_shapes = pytest.mark.parametrize("n_in,n_out", FUSED_SHAPES,
+                                       ids=[_id_shape(s) for s in FUSED_SHAPES])
+
+
+def fused_inputs(rng, n_in, n_out, dtype, act):
+    h = random_hidden(rng, n_in, 1, dtype, act)[:, 0].copy()
+    w = (rng.normal(0.0, 1.0, (n_in, n_out)) / np.sqrt(n_out)).astype(dtype)
+    bias = rng.normal(0.0, 0.5, n_out).astype(dtype)
+    delta = rng.normal(0.0, 1.0, n_out).astype(dtype)
+    return h, w, bias, delta
+
+
+@dtypes
+@pytest.mark.parametrize("act", HIDDEN_ACTS, ids=_id_act)
+@fused_shapes
+def test_fused_delta_update(dtype, act, n_in, n_out):
+    rng = rng_for("fused", act, n_in, n_out, _id_dtype(dtype))
+    h, w, bias, delta = fused_inputs(rng, n_in, n_out, dtype, act)
+    delta_prev = np.full(n_in, np.nan, dtype=dtype)
+    lr = 0.05
+    lr_ = float(dtype(lr))
+    h0, d0 = h.copy(), delta.copy()
+    # delta_prev from the OLD weights, then the SGD step
+    ref_dp = (f64(w) @ f64(delta)) * deriv_ref(h, act)
+    ref_w = f64(w) - lr_ * np.outer(f64(h), f64(delta))
+    ref_b = f64(bias) - lr_ * f64(delta)
+    scale_dp = (np.abs(f64(w)) @ np.abs(f64(delta))) * np.abs(deriv_ref(h, act))
+    scale_w = np.abs(f64(w)) + lr_ * np.abs(np.outer(f64(h), f64(delta)))
+    scale_b = np.abs(f64(bias)) + lr_ * np.abs(f64(delta))
+    fused_delta_update(h, w, bias, delta, delta_prev, act, lr)
+    assert_close(delta_prev, ref_dp, dtype, scale=scale_dp)
+    assert_close(w, ref_w, dtype, scale=scale_w)
+    assert_close(bias, ref_b, dtype, scale=scale_b)
+    np.testing.assert_array_equal(h, h0)
+    np.testing.assert_array_equal(delta, d0)
+
+
+@dtypes
+@pytest.mark.parametrize("act", HIDDEN_ACTS, ids=_id_act)
+@fused_shapes
+def test_fused_equals_hidden_delta_then_outer_update(dtype, act, n_in, n_out):
+    """At batch 1 the fused pass is hidden_delta (old W) + outer_update(-lr, 1), to rounding."""
+    rng = rng_for("fused_equiv", act, n_in, n_out, _id_dtype(dtype))
+    h, w, bias, delta = fused_inputs(rng, n_in, n_out, dtype, act)
+    lr = 0.05
+    w2, b2 = w.copy(), bias.copy()
+    dp = np.empty(n_in, dtype=dtype)
+    dp2 = np.empty((n_in, 1), dtype=dtype)
+    scale_dp = (np.abs(f64(w)) @ np.abs(f64(delta))) * np.abs(deriv_ref(h, act))
+    fused_delta_update(h, w, bias, delta, dp, act, lr)
+    hidden_delta(delta.reshape(n_out, 1), w2, h.reshape(n_in, 1), dp2, act)
+    outer_update(h.reshape(n_in, 1), delta.reshape(n_out, 1), w2, b2, -lr, 1.0)
+    eps = EPS[dtype]
+    # only the summation order of the dot products may differ
+    np.testing.assert_allclose(f64(dp), f64(dp2[:, 0]), rtol=4 * eps,
+                               atol=2 * n_out * eps * float(np.max(scale_dp)))
+    np.testing.assert_allclose(f64(w), f64(w2), rtol=2 * eps, atol=2 * eps * float(np.max(np.abs(w2))))
+    np.testing.assert_allclose(f64(bias), f64(b2), rtol=2 * eps, atol=2 * eps * float(np.max(np.abs(b2))))
+
+
+# ---------------------------------------------------------------- shape checks
+
+@dtypes
+def test_shape_errors(dtype):
+    def z(*shape):
+        return np.zeros(shape, dtype=dtype)
+
+    with pytest.raises(ValueError, match="bias"):
+        bias_activation(z(4, 3), z(5), SIGMOID)
+    with pytest.raises(ValueError, match="activation"):
+        bias_activation(z(4, 3), z(4), 5)
+    with pytest.raises(ValueError, match="fan_in"):
+        forward_slice(z(6, 3), z(5, 4), z(4), z(4, 3), TANH)        # h rows != fan_in
+    with pytest.raises(ValueError, match="out"):
+        forward_slice(z(5, 3), z(5, 4), z(4), z(4, 2), TANH)        # out batch != h batch
+    with pytest.raises(ValueError, match="bias"):
+        forward_slice(z(5, 3), z(5, 4), z(3), z(4, 3), TANH)        # bias != fan_out
+    with pytest.raises(ValueError, match="same shape"):
+        output_delta(z(4, 3), z(4, 2), z(4, 3), SIGMOID, MSE)
+    with pytest.raises(ValueError, match="same shape"):
+        output_delta(z(4, 3), z(4, 3), z(3, 3), SIGMOID, MSE)
+    with pytest.raises(ValueError, match="delta_next"):
+        hidden_delta(z(3, 2), z(5, 4), z(5, 2), z(5, 2), SIGMOID)  # delta_next rows != n_next
+    with pytest.raises(ValueError, match="fan_in"):
+        hidden_delta(z(4, 2), z(5, 4), z(5, 2), z(6, 2), SIGMOID)  # delta rows != n
+    with pytest.raises(ValueError, match="target"):
+        outer_update(z(5, 2), z(4, 2), z(4, 5), z(4), -0.1, 1.0)    # target transposed
+    with pytest.raises(ValueError, match="batch"):
+        outer_update(z(5, 2), z(4, 3), z(5, 4), z(4), -0.1, 1.0)
+    with pytest.raises(ValueError, match="fan_out"):
+        fused_delta_update(z(5), z(5, 4), z(4), z(3), z(5), SIGMOID, 0.1)
+    with pytest.raises(ValueError, match="fan_in"):
+        fused_delta_update(z(5), z(5, 4), z(4), z(4), z(6), SIGMOID, 0.1)
+
+
+def test_non_contiguous_input_is_rejected():
+    h = np.zeros((6, 3)).T                                       # [3, 6], Fortran order
+    assert not h.flags.c_contiguous
+    with pytest.raises(ValueError):
+        bias_activation(h, np.zeros(3), SIGMOID)

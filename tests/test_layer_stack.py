@@ -1,0 +1,446 @@
+"""LayerStack (one serial training step over caller-owned buffers) against a numpy MLP.
+
+The reference works on row-major samples X[B, n_0] in float64 from the same (rounded)
+parameters: a_l = act_l(a_{l-1} @ W_l + b_l), the batch-mean loss and its delta, plain
+back-propagation, and the update rules of the stack's docstring:
+SGD W := (1 - lr wd) W - lr g; momentum V := m V - lr (g + wd W), W := W + V;
+biases never decay (b := b - lr g_b, or V_b := m V_b - lr g_b, b := b + V_b).
+The stack keeps activations and deltas neuron-major: layer l's values for a batch B are
+``activations[l][:n * B].reshape(n, B)``.
+"""
+import zlib
+
+import numpy as np
+import pytest
+
+from ghostmlp import _kernels as K
+from ghostmlp._kernels import (
+    CROSS_ENTROPY, IDENTITY, MSE, RELU, SIGMOID, SOFTMAX, TANH, LayerStack)
+
+DTYPES = [np.float32, np.float64]
+# Several layers deep, so a little looser than the single-kernel RTOL (2e-5, 1e-12).
+RTOL = {np.float32: 1e-4, np.float64: 1e-10}
+CAPACITY = 6
+
+# name -> (sizes, activation codes, loss)
+CONFIGS = {
+    "tanh-softmax-ce": ([7, 13, 5], [TANH, SOFTMAX], CROSS_ENTROPY),
+    "sigmoid-sigmoid-mse": ([5, 31, 3], [SIGMOID, SIGMOID], MSE),
+    "relu-tanh-identity-mse": ([13, 17, 7, 4], [RELU, TANH, IDENTITY], MSE),
+    "sigmoid-sigmoid-ce": ([6, 11, 4], [SIGMOID, SIGMOID], CROSS_ENTROPY),
+    "relu-softmax-mse": ([4, 9, 6], [RELU, SOFTMAX], MSE),
+    # at batch 1 layer 1 (fan_out 260 >= FUSED_ROW_MIN_FAN_OUT) takes the fused row pass
+    "fused-sigmoid-tanh-softmax-ce": ([5, 300, 260, 3], [SIGMOID, TANH, SOFTMAX], CROSS_ENTROPY),
+    # fan_out exactly at the threshold, relu before it (its derivative in the fused pass)
+    "fused-relu-relu-sigmoid-mse": ([4, 257, 256, 2], [RELU, RELU, SIGMOID], MSE),
+}
+BATCHES = [1, 4, CAPACITY]
+
+dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+configs = pytest.mark.parametrize("config", list(CONFIGS))
+batches = pytest.mark.parametrize("batch", BATCHES, ids=lambda b: f"B{b}")
+
+
+def f64(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+def rng_for(*key):
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def test_fused_configs_reach_the_threshold():
+    assert CONFIGS["fused-sigmoid-tanh-softmax-ce"][0][2] >= K.FUSED_ROW_MIN_FAN_OUT
+    assert CONFIGS["fused-relu-relu-sigmoid-mse"][0][2] == K.FUSED_ROW_MIN_FAN_OUT
+
+
+# ------------------------------------------------------------- numpy reference
+
+def act_rows(z, code):
+    """act(z) for row-major Z[B, n]; softmax over each row."""
+    if code == SIGMOID:
+        return np.exp(-np.logaddexp(0.0, -z))
+    if code == TANH:
+        return np.tanh(z)
+    if code == RELU:
+        return np.maximum(z, 0.0)
+    if code == IDENTITY:
+        return z.copy()
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def deriv(a, code):
+    if code == SIGMOID:
+        return a * (1.0 - a)
+    if code == TANH:
+        return 1.0 - a * a
+    if code == RELU:
+        return (a > 0).astype(np.float64)
+    return np.ones_like(a)
+
+
+class RefMLP:
+    """Float64 copy of the network; all samples row-major."""
+
+    def __init__(self, weights, biases, acts, loss):
+        self.W = [f64(w).copy() for w in weights]
+        self.b = [f64(b).copy() for b in biases]
+        self.V = [np.zeros_like(w) for w in self.W]
+        self.Vb = [np.zeros_like(b) for b in self.b]
+        self.acts, self.loss = list(acts), loss
+
+    def forward(self, X):
+        A = [f64(X)]
+        for W, b, act in zip(self.W, self.b, self.acts):
+            A.append(act_rows(A[-1] @ W + b, act))
+        return A
+
+    def loss_delta(self, aL, Y):
+        """Batch-mean loss and D_L = d(mean loss)/dz_L, rows = samples."""
+        act, batch = self.acts[-1], aL.shape[0]
+        if self.loss == MSE:
+            g = aL - Y
+            value = 0.5 * np.sum(g * g) / batch
+            if act == SOFTMAX:
+                D = aL * (g - np.sum(g * aL, axis=1, keepdims=True))
+            else:
+                D = g * deriv(aL, act)
+        elif act == SOFTMAX:
+            value = -np.sum(Y * np.log(aL)) / batch
+            D = aL * Y.sum(axis=1, keepdims=True) - Y
+        else:
+            value = -np.sum(Y * np.log(aL) + (1.0 - Y) * np.log(1.0 - aL)) / batch
+            D = aL - Y
+        return value, D / batch
+
+    def gradients(self, X, Y):
+        A = self.forward(X)
+        value, D = self.loss_delta(A[-1], Y)
+        n = len(self.W)
+        gW, gb = [None] * n, [None] * n
+        for l in range(n - 1, -1, -1):
+            gW[l] = A[l].T @ D
+            gb[l] = D.sum(axis=0)
+            if l > 0:
+                D = (D @ self.W[l].T) * deriv(A[l], self.acts[l - 1])     # old W_l
+        return value, gW, gb, A
+
+    def step(self, X, Y, lr, momentum=0.0, wd=0.0):
+        value, gW, gb, _ = self.gradients(X, Y)
+        for l in range(len(self.W)):
+            if momentum:
+                self.V[l] = momentum * self.V[l] - lr * (gW[l] + wd * self.W[l])
+                self.W[l] = self.W[l] + self.V[l]
+                self.Vb[l] = momentum * self.Vb[l] - lr * gb[l]
+                self.b[l] = self.b[l] + self.Vb[l]
+            else:
+                self.W[l] = (1.0 - lr * wd) * self.W[l] - lr * gW[l]
+                self.b[l] = self.b[l] - lr * gb[l]
+        return value
+
+
+# --------------------------------------------------------------------- set-up
+
+class Net:
+    """A LayerStack, the buffers it works in, and a float64 reference with equal parameters."""
+
+    def __init__(self, config, dtype, seed_key, momentum_buffers=False, capacity=CAPACITY):
+        sizes, acts, loss = CONFIGS[config]
+        self.sizes, self.acts, self.loss, self.dtype = sizes, acts, loss, dtype
+        self.rng = rng_for(config, np.dtype(dtype).name, *seed_key)
+        pairs = list(zip(sizes[:-1], sizes[1:]))
+        self.weights = [(self.rng.normal(0.0, 1.0, p) / np.sqrt(p[0])).astype(dtype)
+                        for p in pairs]
+        self.biases = [self.rng.normal(0.0, 0.3, p[1]).astype(dtype) for p in pairs]
+        self.velocities = ([(np.zeros(p, dtype), np.zeros(p[1], dtype)) for p in pairs]
+                           if momentum_buffers else None)
+        self.activations = [np.full(n * capacity, np.nan, dtype) for n in sizes[1:]]
+        self.deltas = [np.full(n * capacity, np.nan, dtype) for n in sizes[1:]]
+        self.inputs_t = np.full(sizes[0] * capacity, np.nan, dtype)
+        self.stack = LayerStack(self.weights, self.biases, self.velocities, self.activations,
+                                self.deltas, self.inputs_t, acts, loss)
+        self.ref = RefMLP(self.weights, self.biases, acts, loss)
+
+    def view(self, buffers, l, batch):
+        n = self.sizes[1:][l]
+        return buffers[l][:n * batch].reshape(n, batch)
+
+    def inputs(self, batch):
+        return self.rng.normal(0.0, 1.0, (batch, self.sizes[0])).astype(self.dtype)
+
+    def labels(self, batch):
+        return self.rng.integers(0, self.sizes[-1], batch).astype(np.int64)
+
+    def dense_targets(self, batch):
+        """Y[B, n_out] of the network's dtype, plausible for its output and loss."""
+        n = self.sizes[-1]
+        if self.acts[-1] == SOFTMAX:
+            r = self.rng.uniform(0.05, 1.0, (batch, n))
+            y = r / r.sum(axis=1, keepdims=True)
+        elif self.acts[-1] == SIGMOID:
+            y = self.rng.uniform(0.0, 1.0, (batch, n))
+        else:
+            y = self.rng.normal(0.0, 1.0, (batch, n))
+        return y.astype(self.dtype)
+
+    def one_hot(self, labels):
+        y = np.zeros((len(labels), self.sizes[-1]))
+        y[np.arange(len(labels)), labels] = 1.0
+        return y
+
+
+def assert_loss(got, ref, dtype):
+    """Batch-mean loss: relative, plus a few ulps of 1 (a confident -log a ~ 1 - a)."""
+    assert isinstance(got, float)
+    np.testing.assert_allclose(got, ref, rtol=RTOL[dtype], atol=10 * np.finfo(dtype).eps)
+
+
+def assert_close(got, ref, dtype, scale=None, rtol=None):
+    """rtol = RTOL[dtype], atol = rtol * scale (default: the largest |ref|)."""
+    rtol = RTOL[dtype] if rtol is None else rtol
+    got = np.asarray(got)
+    assert got.dtype == np.dtype(dtype)
+    assert np.all(np.isfinite(got))
+    scale = float(np.max(np.abs(ref))) if scale is None else float(np.max(scale))
+    np.testing.assert_allclose(f64(got), ref, rtol=rtol, atol=rtol * scale)
+
+
+# ------------------------------------------------------------------- forward
+
+@dtypes
+@configs
+@batches
+def test_forward(dtype, config, batch):
+    net = Net(config, dtype, ("forward", batch))
+    X = net.inputs(batch)
+    assert net.stack.batch == 0
+    net.stack.forward(X)
+    assert net.stack.batch == batch
+    A = net.ref.forward(X)
+    for l in range(len(net.weights)):
+        assert_close(net.view(net.activations, l, batch), A[l + 1].T, dtype)
+    assert_close(net.inputs_t[:net.sizes[0] * batch].reshape(-1, batch), f64(X).T, dtype,
+                 rtol=0)
+    # nothing beyond the batch is touched
+    n_out = net.sizes[-1]
+    assert np.all(np.isnan(net.activations[-1][n_out * batch:]))
+
+
+# ---------------------------------------------------------------- loss_delta
+
+@dtypes
+@configs
+@batches
+def test_loss_delta_labels_and_dense(dtype, config, batch):
+    net = Net(config, dtype, ("loss", batch))
+    X = net.inputs(batch)
+    net.stack.forward(X)
+    aL = net.ref.forward(X)[-1]
+    out = net.view(net.activations, -1, batch).copy()
+
+    labels = net.labels(batch)
+    value, D = net.ref.loss_delta(aL, net.one_hot(labels))
+    got = net.stack.loss_delta(labels)
+    assert_loss(got, value, dtype)
+    assert_close(net.view(net.deltas, -1, batch), D.T, dtype)
+
+    Y = net.dense_targets(batch)
+    value, D = net.ref.loss_delta(aL, f64(Y))
+    got = net.stack.loss_delta(Y)
+    assert_loss(got, value, dtype)
+    assert_close(net.view(net.deltas, -1, batch), D.T, dtype)
+    # loss_delta reads the outputs, never writes them
+    np.testing.assert_array_equal(net.view(net.activations, -1, batch), out)
+
+
+# ----------------------------------------------------------------- gradients
+
+@dtypes
+@configs
+@batches
+@pytest.mark.parametrize("target", ["labels", "dense"])
+def test_gradients(dtype, config, batch, target):
+    net = Net(config, dtype, ("grad", batch, target))
+    X = net.inputs(batch)
+    T = net.labels(batch) if target == "labels" else net.dense_targets(batch)
+    Y = net.one_hot(T) if target == "labels" else f64(T)
+    before = [w.copy() for w in net.weights] + [b.copy() for b in net.biases]
+    gw = [np.full_like(w, np.nan) for w in net.weights]
+    gb = [np.full_like(b, np.nan) for b in net.biases]
+    net.stack.forward(X)
+    loss = net.stack.loss_delta(T)
+    net.stack.gradients(gw, gb)
+    value, ref_gw, ref_gb, A = net.ref.gradients(X, Y)
+    assert_loss(loss, value, dtype)
+    for l in range(len(gw)):
+        assert_close(gw[l], ref_gw[l], dtype, scale=max(np.max(np.abs(ref_gw[l])), 1e-3))
+        assert_close(gb[l], ref_gb[l], dtype, scale=max(np.max(np.abs(ref_gb[l])), 1e-3))
+    for now, then in zip(net.weights + net.biases, before):
+        np.testing.assert_array_equal(now, then)         # gradients() updates nothing
+
+
+# ------------------------------------------------------------------ backward
+
+STEP_RTOL = {np.float32: 1e-3, np.float64: 1e-9}       # on the parameter displacement
+
+
+def check_parameters(net, start, dtype):
+    """Parameters equal the reference's, and so do their displacements since `start`."""
+    for l in range(len(net.weights)):
+        for got, ref, s in ((net.weights[l], net.ref.W[l], start[0][l]),
+                            (net.biases[l], net.ref.b[l], start[1][l])):
+            assert_close(got, ref, dtype)
+            moved = ref - s
+            assert np.max(np.abs(moved)) > 0
+            np.testing.assert_allclose(f64(got) - s, moved, rtol=STEP_RTOL[dtype],
+                                       atol=STEP_RTOL[dtype] * float(np.max(np.abs(moved))))
+
+
+def run_steps(net, batch, dtype, lr, momentum=0.0, wd=0.0, use_step=False, steps=3):
+    start = ([f64(w).copy() for w in net.weights], [f64(b).copy() for b in net.biases])
+    for _ in range(steps):
+        X = net.inputs(batch)
+        labels = net.labels(batch)
+        value = net.ref.step(X, net.one_hot(labels), lr, momentum, wd)
+        if use_step:
+            got = net.stack.step(X, labels, lr, momentum, wd)
+        else:
+            net.stack.forward(X)
+            got = net.stack.loss_delta(labels)
+            if momentum == 0 and wd == 0:
+                net.stack.backward(lr)
+            else:
+                net.stack.backward(lr, momentum, wd)
+        assert_loss(got, value, dtype)
+        check_parameters(net, start, dtype)
+
+
+@dtypes
+@configs
+@batches
+def test_backward_sgd(dtype, config, batch):
+    net = Net(config, dtype, ("sgd", batch))
+    run_steps(net, batch, dtype, lr=0.1)
+
+
+@dtypes
+@configs
+@batches
+def test_backward_momentum_weight_decay(dtype, config, batch):
+    net = Net(config, dtype, ("momentum", batch), momentum_buffers=True)
+    run_steps(net, batch, dtype, lr=0.1, momentum=0.9, wd=0.05)
+    for l in range(len(net.weights)):
+        assert_close(net.velocities[l][0], net.ref.V[l], dtype)
+        assert_close(net.velocities[l][1], net.ref.Vb[l], dtype)
+
+
+@dtypes
+@configs
+@pytest.mark.parametrize("batch", [1, 4], ids=lambda b: f"B{b}")
+def test_backward_sgd_weight_decay_weights(dtype, config, batch):
+    """W := (1 - lr wd) W - lr g (the biases are checked separately below)."""
+    net = Net(config, dtype, ("sgd-wd", batch))
+    start = [f64(w).copy() for w in net.weights]
+    lr, wd = 0.1, 0.05
+    for _ in range(3):
+        X, labels = net.inputs(batch), net.labels(batch)
+        value = net.ref.step(X, net.one_hot(labels), lr, 0.0, wd)
+        net.stack.forward(X)
+        assert_loss(net.stack.loss_delta(labels), value, dtype)
+        net.stack.backward(lr, 0.0, wd)
+        # the reference's biases follow the stack's, so only W is compared here
+        net.ref.b = [f64(b).copy() for b in net.biases]
+        for l, w in enumerate(net.weights):
+            assert_close(w, net.ref.W[l], dtype)
+            moved = net.ref.W[l] - start[l]
+            np.testing.assert_allclose(f64(w) - start[l], moved, rtol=STEP_RTOL[dtype],
+                                       atol=STEP_RTOL[dtype] * float(np.max(np.abs(moved))))
+
+
+@dtypes
+def test_backward_sgd_weight_decay_leaves_biases_undecayed(dtype):
+    net = Net("sigmoid-sigmoid-mse", dtype, ("sgd-wd-bias",))
+    lr, wd = 0.1, 0.5
+    X, labels = net.inputs(4), net.labels(4)
+    _, _, ref_gb, _ = net.ref.gradients(X, net.one_hot(labels))
+    b0 = [f64(b).copy() for b in net.biases]
+    net.stack.forward(X)
+    net.stack.loss_delta(labels)
+    net.stack.backward(lr, 0.0, wd)
+    for l, b in enumerate(net.biases):
+        assert_close(b, b0[l] - lr * ref_gb[l], dtype)
+
+
+@dtypes
+@pytest.mark.parametrize("config", ["tanh-softmax-ce", "fused-sigmoid-tanh-softmax-ce"])
+@pytest.mark.parametrize("batch", [1, 4], ids=lambda b: f"B{b}")
+def test_step_is_forward_loss_backward(dtype, config, batch):
+    net = Net(config, dtype, ("step", batch))
+    run_steps(net, batch, dtype, lr=0.1, use_step=True)
+
+
+def test_fused_batch1_matches_gemv_path():
+    """At batch 1 the fused row pass (SGD, no decay) and the gemv/ger path (tiny wd) agree."""
+    a = Net("fused-sigmoid-tanh-softmax-ce", np.float64, ("fused-vs-gemv",))
+    b = Net("fused-sigmoid-tanh-softmax-ce", np.float64, ("fused-vs-gemv",))
+    for w1, w2 in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(w1, w2)
+    X, labels = a.inputs(1), a.labels(1)
+    for net, wd in ((a, 0.0), (b, 1e-300)):        # wd != 0 rules out the fused pass
+        net.stack.forward(X)
+        net.stack.loss_delta(labels)
+        net.stack.backward(0.1, 0.0, wd)
+    for w1, w2 in zip(a.weights, b.weights):
+        np.testing.assert_allclose(w1, w2, rtol=1e-13, atol=1e-15)
+    for d1, d2 in zip(a.deltas, b.deltas):
+        np.testing.assert_allclose(d1[:len(d1) // CAPACITY], d2[:len(d2) // CAPACITY],
+                                   rtol=1e-12, atol=1e-17)
+
+
+# --------------------------------------------------------------------- errors
+
+@dtypes
+def test_loss_delta_before_forward_raises(dtype):
+    net = Net("tanh-softmax-ce", dtype, ("errors",))
+    with pytest.raises(RuntimeError, match="forward"):
+        net.stack.loss_delta(np.zeros(2, dtype=np.int64))
+    with pytest.raises(RuntimeError):
+        net.stack.backward(0.1)
+    with pytest.raises(RuntimeError):
+        net.stack.gradients([np.empty_like(w) for w in net.weights],
+                            [np.empty_like(b) for b in net.biases])
+
+
+@dtypes
+def test_bad_inputs_raise_value_error(dtype):
+    net = Net("tanh-softmax-ce", dtype, ("errors",))
+    n0 = net.sizes[0]
+    for x in (np.zeros((3, n0 + 1), dtype),          # wrong fan_in
+              np.zeros(n0, dtype),                   # 1-D
+              np.zeros((0, n0), dtype),              # empty batch
+              np.zeros((3, n0), np.float32 if dtype == np.float64 else np.float64),
+              np.zeros((n0, 3), dtype).T):           # not C-contiguous
+        with pytest.raises(ValueError, match=r"\bx\b"):
+            net.stack.forward(x)
+    with pytest.raises(ValueError, match=r"\bx\b.*1 <= B <= %d" % CAPACITY):
+        net.stack.forward(np.zeros((CAPACITY + 1, n0), dtype))
+    assert net.stack.batch == 0                      # none of these ran a forward pass
+    net.stack.forward(np.zeros((3, n0), dtype))
+    with pytest.raises(ValueError, match="labels"):
+        net.stack.loss_delta(np.zeros(2, dtype=np.int64))       # wrong batch
+    with pytest.raises(ValueError, match="targets"):
+        net.stack.loss_delta(np.zeros((3, net.sizes[-1] + 1), dtype))
+    with pytest.raises(ValueError, match="momentum"):
+        net.stack.backward(0.1, 0.9)                             # no velocity buffers
+    with pytest.raises(ValueError, match="grad_weights"):
+        net.stack.gradients([np.empty_like(w).T.copy() for w in net.weights],
+                            [np.empty_like(b) for b in net.biases])
+
+
+def test_constructor_checks_buffers():
+    net = Net("tanh-softmax-ce", np.float64, ("ctor",))
+    bad = [np.zeros(3) for _ in net.activations]                 # too small for capacity
+    with pytest.raises(ValueError, match="activations"):
+        LayerStack(net.weights, net.biases, None, bad, net.deltas, net.inputs_t,
+                   net.acts, net.loss)
