@@ -81,6 +81,21 @@ def _read_first(path, key):
     return None
 
 
+def _caches():
+    """cpu0's caches from sysfs, e.g. "L1d 48K, L1i 32K, L2 1024K, L3 32768K"."""
+    root, out = "/sys/devices/system/cpu/cpu0/cache", []
+    try:
+        for index in sorted(os.listdir(root)):
+            def read(name):
+                with open(os.path.join(root, index, name)) as f:
+                    return f.read().strip()
+            kind = {"Data": "d", "Instruction": "i"}.get(read("type"), "")
+            out.append(f"L{read('level')}{kind} {read('size')}")
+    except OSError:
+        pass
+    return ", ".join(out) or None
+
+
 def machine_facts():
     flags = (_read_first("/proc/cpuinfo", "flags") or "").split()
     mem_kb = _read_first("/proc/meminfo", "MemTotal")
@@ -97,6 +112,7 @@ def machine_facts():
         "cpu_simd": " ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "none",
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "caches_cpu0": _caches(),
         "memory_gib": round(int(mem_kb.split()[0]) / 2**20, 1) if mem_kb else None,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "blas": blas_libs,
@@ -104,25 +120,31 @@ def machine_facts():
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "ghostmlp": getattr(ghostmlp, "__version__", "?"),
-        "FUSED_ROW_MIN_FAN_OUT": _kernels.FUSED_ROW_MIN_FAN_OUT,
+        "FUSED_ROW_MIN_BYTES": _kernels.FUSED_ROW_MIN_BYTES,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)"),
     }
 
 
+def takes_fused_path(fan_in, fan_out):
+    """Whether LayerStack's batch-1 step uses the fused row pass on a float32 layer."""
+    return fan_in * fan_out * 4 >= _kernels.FUSED_ROW_MIN_BYTES
+
+
 # ------------------------------------------------------------- machine limits
 
-def _median_time(fn, repeats):
+def _best_time(fn, repeats):
+    """Shortest of `repeats` timings: a machine limit is what it can do, noise only slows it."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return min(times)
 
 
 def measure_sgemm(repeats):
-    """Median GFLOP/s of scipy's sgemm (the BLAS the kernels call) on Fortran-ordered float32."""
+    """Best-of-N GFLOP/s of scipy's sgemm (the BLAS the kernels call) on Fortran-ordered float32."""
     rng = np.random.default_rng(1)
     rates = []
     for label, m, n, k in SGEMM_SHAPES:
@@ -131,7 +153,7 @@ def measure_sgemm(repeats):
         c = np.zeros((m, n), dtype=np.float32, order="F")
         run = lambda: blas.sgemm(1.0, a, b, beta=0.0, c=c, overwrite_c=1)
         run()
-        seconds = _median_time(run, repeats)
+        seconds = _best_time(run, repeats)
         rates.append({"shape": label, "m": m, "n": n, "k": k,
                       "gflop": 2 * m * n * k / 1e9, "gflops": 2 * m * n * k / seconds / 1e9})
         log(f"  sgemm {label}: {rates[-1]['gflops']:.1f} GFLOP/s")
@@ -140,17 +162,17 @@ def measure_sgemm(repeats):
 
 
 def measure_bandwidth(repeats):
-    """GB/s (1e9 B/s) of a 512 MB float32 copy, read-only stream and in-place read+write."""
+    """Best-of-N GB/s (1e9 B/s) of a 512 MiB float32 copy, read-only stream and in-place read+write."""
     n = BANDWIDTH_BYTES // 4
     a = np.ones(n, dtype=np.float32)
     b = np.zeros(n, dtype=np.float32)          # both touched: page faults stay out of timing
     nbytes = a.nbytes
     np.copyto(b, a)
-    copy = _median_time(lambda: np.copyto(b, a), repeats)
+    copy = _best_time(lambda: np.copyto(b, a), repeats)
     blas.sdot(a, a)
-    read = _median_time(lambda: blas.sdot(a, a), repeats)
+    read = _best_time(lambda: blas.sdot(a, a), repeats)
     np.add(a, 0, out=a)
-    inplace = _median_time(lambda: np.add(a, 0, out=a), repeats)
+    inplace = _best_time(lambda: np.add(a, 0, out=a), repeats)
     result = {
         "bytes": nbytes,
         "copy_gbs": 2 * nbytes / copy / 1e9,       # np.copyto(b, a): read a + write b
@@ -160,6 +182,37 @@ def measure_bandwidth(repeats):
     log(f"  bandwidth: copy {result['copy_gbs']:.1f}, read {result['read_gbs']:.1f}, "
         f"in-place {result['inplace_gbs']:.1f} GB/s")
     return result
+
+
+def measure_step_gemms(sizes, batch, repeats):
+    """Best-of-N seconds of the step's own sgemm calls alone: same shapes, transposes, BLAS.
+
+    LayerStack's C-ordered H[n, B] and W[fan_in, fan_out] are the column-major (B x n)
+    and (fan_out x fan_in) matrices, i.e. Fortran-ordered arrays of those shapes. Per
+    layer: forward gemm('N', 'T'), the hidden delta gemm('N', 'N') (not for the first
+    layer) and the update gemm('T', 'N') with beta = 1 into W.
+    """
+    rng = np.random.default_rng(2)
+    calls = []
+    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        w = np.asfortranarray(rng.uniform(-0.01, 0.01, (n_out, n_in)).astype(np.float32))
+        h = np.asfortranarray(rng.random((batch, n_in), dtype=np.float32))
+        out = np.zeros((batch, n_out), dtype=np.float32, order="F")
+        delta = np.asfortranarray(rng.uniform(-1e-3, 1e-3, (batch, n_out)).astype(np.float32))
+        delta_prev = np.zeros((batch, n_in), dtype=np.float32, order="F")
+        calls.append(lambda h=h, w=w, out=out: blas.sgemm(1.0, h, w, 0.0, out, trans_b=1,
+                                                          overwrite_c=1))
+        if layer > 0:
+            calls.append(lambda d=delta, w=w, dp=delta_prev: blas.sgemm(1.0, d, w, 0.0, dp,
+                                                                        overwrite_c=1))
+        calls.append(lambda d=delta, h=h, w=w: blas.sgemm(-LEARNING_RATE, d, h, 1.0, w,
+                                                          trans_a=1, overwrite_c=1))
+
+    def run_all():
+        for call in calls:
+            call()
+    run_all()
+    return _best_time(run_all, repeats)
 
 
 # ------------------------------------------------------------------- train step
@@ -235,8 +288,12 @@ def run_case(net, model, batch, repeats, warmup, group, limits, ab_repeats):
         "samples_per_s": batch / median, "conn_updates_per_s": weights * batch / median,
         "flops": flops, "sgemm_gflops": limits["sgemm_gflops"],
         "sgemm_equivalent_s": sgemm_s, "efficiency": sgemm_s / median,
-        "memory_floor_s": None, "ratio_to_floor": None, "fused_ab": ab,
+        "memory_floor_s": None, "ratio_to_floor": None, "fused_ab": ab, "step_gemms_s": None,
     }
+    if batch > 1 and weights >= 1 << 20:
+        case["step_gemms_s"] = measure_step_gemms(sizes, batch, max(2, min(repeats, 5)))
+        case["step_gemms_share"] = case["step_gemms_s"] / median
+        case["step_gemms_efficiency"] = sgemm_s / case["step_gemms_s"]
     if batch == 1:
         wbytes = 4 * weights
         case["weight_bytes"] = wbytes
@@ -327,7 +384,7 @@ def run_fused_layers(quick):
             "wrapper_overhead_fused_s": overhead[0], "wrapper_overhead_unfused_s": overhead[1],
             "speedup": unfused / fused,
             "speedup_minus_overhead": net_unfused / net_fused if net_fused > 0 else None,
-            "current_choice": "fused" if n_out >= _kernels.FUSED_ROW_MIN_FAN_OUT else "unfused",
+            "current_choice": "fused" if takes_fused_path(n_in, n_out) else "unfused",
         })
         log(f"  layer {n_in}x{n_out}: fused {fused * 1e6:.2f} us, unfused {unfused * 1e6:.2f} us")
     return rows
@@ -356,17 +413,18 @@ def print_report(facts, command, limits, sgemm, cases, fused_rows, quick):
     p(f"Command: `{command}`\n")
     p("## Machine\n")
     p(f"- CPU: {facts['cpu']} (SIMD flags: {facts['cpu_simd']}); cores (os.cpu_count): "
-      f"{facts['cores']}; memory: {facts['memory_gib']} GiB; load average at start: "
+      f"{facts['cores']}; caches (cpu0): {facts['caches_cpu0']}; memory: "
+      f"{facts['memory_gib']} GiB; load average at start: "
       f"{', '.join(map(str, facts['load_average']))}")
     for lib in facts["blas"]:
         p(f"- BLAS: {lib['library']} {lib['version']}, core type {lib['architecture']}, "
           f"{lib['threads']} thread(s) ({lib['threading_layer']}), {lib['file']}")
     p(f"- Python {facts['python']}, numpy {facts['numpy']}, scipy {facts['scipy']} "
       f"(the kernels and the sgemm reference use scipy's BLAS), ghostmlp {facts['ghostmlp']}, "
-      f"FUSED_ROW_MIN_FAN_OUT = {facts['FUSED_ROW_MIN_FAN_OUT']}")
+      f"FUSED_ROW_MIN_BYTES = {facts['FUSED_ROW_MIN_BYTES']}")
     p(f"- OPENBLAS_CORETYPE = {facts['OPENBLAS_CORETYPE']}, "
       f"OPENBLAS_L2_SIZE = {facts['OPENBLAS_L2_SIZE']}\n")
-    p("## Machine limits, measured in this run (one thread)\n")
+    p("## Machine limits, measured in this run (one thread, best of N)\n")
     for r in sgemm:
         p(f"- sgemm {r['shape']} ({r['gflop']:.1f} GFLOP): {r['gflops']:.1f} GFLOP/s")
     p(f"- reference sgemm rate (best of the above): {limits['sgemm_gflops']:.1f} GFLOP/s")
@@ -399,7 +457,18 @@ def print_report(facts, command, limits, sgemm, cases, fused_rows, quick):
       "floor from the read-only and in-place bandwidths (W/read + 2W/in-place): "
       + ", ".join(f"{c['model']}: {c['memory_floor_read_rw_s'] * 1e3:.3f} ms, ratio "
                   f"{c['ratio_to_floor_read_rw']:.2f}, effective {c['effective_gbs']:.1f} GB/s"
-                  for c in cases if c["batch"] == 1) + ".\n")
+                  for c in cases if c["batch"] == 1) + ". These are DRAM floors: weights "
+      "that fit in the caches (S: "
+      f"{4 * cases_weights('S') / 2**10:.0f} KiB) are not bound by them.")
+    for c in cases:
+        if c.get("step_gemms_s"):
+            p(f"- {c['model']} batch {c['batch']}: the step's own sgemm calls alone (same shapes "
+              f"and transposes, same BLAS, best of N) take {_ms(c['step_gemms_s'])} ms = "
+              f"{100 * c['step_gemms_share']:.1f} % of the median step (their efficiency vs "
+              f"the reference rate: {100 * c['step_gemms_efficiency']:.1f} %); the other "
+              f"{_ms(c['median_s'] - c['step_gemms_s'])} ms is everything else (activations, "
+              "softmax, loss, act', bias sums, input transpose, Python).")
+    p("")
     p("## Targets\n")
     p("| target | measured | status |")
     p("|---|---:|---|")
@@ -419,8 +488,8 @@ def print_report(facts, command, limits, sgemm, cases, fused_rows, quick):
       f"weight_decay = {NO_FUSED_WEIGHT_DECAY:g} (non-zero, so LayerStack skips the fused "
       "path; beta = 1 - lr x wd rounds to 1.0 in float32, so the update is the same SGD step "
       "via gemv + ger).\n")
-    p("| model | batch | fused layers (fan_out >= %d) | enabled ms/step | disabled ms/step "
-      "| disabled / enabled |" % _kernels.FUSED_ROW_MIN_FAN_OUT)
+    p("| model | batch | fused layers (float32 weights >= %d bytes) | enabled ms/step "
+      "| disabled ms/step | disabled / enabled |" % _kernels.FUSED_ROW_MIN_BYTES)
     p("|---|---:|---|---:|---:|---:|")
     for c in cases:
         ab = c["fused_ab"]
@@ -428,7 +497,7 @@ def print_report(facts, command, limits, sgemm, cases, fused_rows, quick):
             continue
         sizes = c["sizes"]
         fused = [f"{a}x{b}" for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
-                 if l > 0 and b >= _kernels.FUSED_ROW_MIN_FAN_OUT]
+                 if l > 0 and takes_fused_path(a, b)]
         p(f"| {c['model']} | 1 | {', '.join(fused) or 'none'} | {_ms(ab['enabled_median_s'])} | "
           f"{_ms(ab['disabled_median_s'])} | "
           f"{ab['disabled_median_s'] / ab['enabled_median_s']:.3f} |")

@@ -26,13 +26,14 @@ cnp.import_array()
 SIGMOID, TANH, RELU, IDENTITY, SOFTMAX = 0, 1, 2, 3, 4
 # Loss codes: squared loss 1/2 sum_k (y'_k - y_k)^2 (paper eq. 4), cross-entropy.
 MSE, CROSS_ENTROPY = 0, 1
-FUSED_ROW_MIN_FAN_OUT = _FUSED_ROW_MIN_FAN_OUT
+FUSED_ROW_MIN_BYTES = _FUSED_ROW_MIN_BYTES
 
 cdef enum:
     # At batch 1 the fused row pass (one read and one write of W for delta and update)
-    # beats gemv + ger (two reads and one write) once rows are long enough to hide the
-    # per-row BLAS calls; measured in benchmarks/kernels.py.
-    _FUSED_ROW_MIN_FAN_OUT = 256
+    # beats gemv + ger (two reads and one write) when W streams from memory, not from a
+    # core's L2 (1 MiB and more here); below that it is break-even or slower. Measured in
+    # benchmarks/kernels.py.
+    _FUSED_ROW_MIN_BYTES = 1 << 20
     _SIGMOID = 0
     _TANH = 1
     _RELU = 2
@@ -452,7 +453,8 @@ cdef void backward_all(int n_layers, int* sizes, int* acts, int batch, floating*
         n_in, n_out = sizes[l], sizes[l + 1]
         h = xt if l == 0 else a[l - 1]
         fused = (l > 0 and batch == 1 and grad_w == NULL and momentum == 0
-                 and weight_decay == 0 and n_out >= _FUSED_ROW_MIN_FAN_OUT)
+                 and weight_decay == 0
+                 and n_in * n_out * sizeof(floating) >= _FUSED_ROW_MIN_BYTES)
         if fused:
             fused_delta_update_core(n_in, n_out, h, w[l], b[l], d[l], d[l - 1], acts[l - 1], lr)
             continue

@@ -134,7 +134,7 @@ def random_hidden(rng, n, batch, dtype, act):
 def test_codes_and_fused_threshold():
     assert (SIGMOID, TANH, RELU, IDENTITY, SOFTMAX) == (0, 1, 2, 3, 4)
     assert (MSE, CROSS_ENTROPY) == (0, 1)
-    assert K.FUSED_ROW_MIN_FAN_OUT == 256
+    assert K.FUSED_ROW_MIN_BYTES == 1 << 20
 
 
 # ------------------------------------------------------------ bias_activation

@@ -29,10 +29,10 @@ CONFIGS = {
     "relu-tanh-identity-mse": ([13, 17, 7, 4], [RELU, TANH, IDENTITY], MSE),
     "sigmoid-sigmoid-ce": ([6, 11, 4], [SIGMOID, SIGMOID], CROSS_ENTROPY),
     "relu-softmax-mse": ([4, 9, 6], [RELU, SOFTMAX], MSE),
-    # at batch 1 layer 1 (fan_out 260 >= FUSED_ROW_MIN_FAN_OUT) takes the fused row pass
-    "fused-sigmoid-tanh-softmax-ce": ([5, 300, 260, 3], [SIGMOID, TANH, SOFTMAX], CROSS_ENTROPY),
-    # fan_out exactly at the threshold, relu before it (its derivative in the fused pass)
-    "fused-relu-relu-sigmoid-mse": ([4, 257, 256, 2], [RELU, RELU, SIGMOID], MSE),
+    # at batch 1 layer 1 (600 x 450 weights >= FUSED_ROW_MIN_BYTES) takes the fused row pass
+    "fused-sigmoid-tanh-softmax-ce": ([5, 600, 450, 3], [SIGMOID, TANH, SOFTMAX], CROSS_ENTROPY),
+    # exactly at the threshold in float32, relu before it (its derivative in the fused pass)
+    "fused-relu-relu-sigmoid-mse": ([4, 512, 512, 2], [RELU, RELU, SIGMOID], MSE),
 }
 BATCHES = [1, 4, CAPACITY]
 
@@ -50,8 +50,10 @@ def rng_for(*key):
 
 
 def test_fused_configs_reach_the_threshold():
-    assert CONFIGS["fused-sigmoid-tanh-softmax-ce"][0][2] >= K.FUSED_ROW_MIN_FAN_OUT
-    assert CONFIGS["fused-relu-relu-sigmoid-mse"][0][2] == K.FUSED_ROW_MIN_FAN_OUT
+    sizes = CONFIGS["fused-sigmoid-tanh-softmax-ce"][0]
+    assert sizes[1] * sizes[2] * 4 >= K.FUSED_ROW_MIN_BYTES
+    sizes = CONFIGS["fused-relu-relu-sigmoid-mse"][0]
+    assert sizes[1] * sizes[2] * 4 == K.FUSED_ROW_MIN_BYTES
 
 
 # ------------------------------------------------------------- numpy reference
