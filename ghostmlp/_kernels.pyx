@@ -194,13 +194,16 @@ cdef void softmax_core(int n, int batch, floating* z, floating* bias,
             row[i] = row[i] * col_sum[i]
 
 
-cdef void forward_core(int n_in, int n_out, int batch, floating* h, floating* w,
+cdef void forward_core(int n_in, int n_out, int batch, floating* h, floating* w, int ldw,
                        floating* bias, floating* out, int act, floating* scratch) noexcept nogil:
-    """OUT[n_out, B] := act(W[n_in, n_out].T @ H[n_in, B] + b): one GEMM, then one fused pass."""
+    """OUT[n_out, B] := act(W[n_in, n_out].T @ H[n_in, B] + b): one GEMM, then one fused pass.
+
+    W's rows are ldw apart, so that W may be a range of columns of a wider matrix.
+    """
     if batch == 1:
-        _gemv(c'N', n_out, n_in, <floating>1, w, n_out, h, <floating>0, out)
+        _gemv(c'N', n_out, n_in, <floating>1, w, ldw, h, <floating>0, out)
     else:
-        _gemm(c'N', c'T', batch, n_out, n_in, <floating>1, h, batch, w, n_out,
+        _gemm(c'N', c'T', batch, n_out, n_in, <floating>1, h, batch, w, ldw,
               <floating>0, out, batch)
     bias_activation_core(n_out, batch, out, bias, act, scratch)
 
@@ -263,18 +266,29 @@ cdef double output_delta_core(int n, int batch, floating* a, floating* y,
     return total / batch
 
 
+cdef void backprop_core(int n, int n_next, int batch, floating* delta_next, floating* w_next,
+                        floating* out, floating beta) noexcept nogil:
+    """OUT[n, B] := beta OUT + W_next[n, n_next] @ DELTA_next[n_next, B] (beta 0 or 1)."""
+    if batch == 1:
+        _gemv(c'T', n_next, n, <floating>1, w_next, n_next, delta_next, beta, out)
+    else:
+        _gemm(c'N', c'N', batch, n, n_next, <floating>1, delta_next, batch, w_next, n_next,
+              beta, out, batch)
+
+
 cdef void hidden_delta_core(int n, int n_next, int batch, floating* delta_next,
                             floating* w_next, floating* a, floating* delta,
                             int act) noexcept nogil:
     """DELTA[n, B] := (W_next[n, n_next] @ DELTA_next[n_next, B]) * act'(A[n, B])."""
+    backprop_core(n, n_next, batch, delta_next, w_next, delta, 0)
+    derivative_core(n, batch, delta, a, act)
+
+
+cdef void derivative_core(int n, int batch, floating* delta, floating* a, int act) noexcept nogil:
+    """DELTA[n, B] *= act'(A[n, B])."""
     cdef Py_ssize_t j, i, B = batch
     cdef floating* row
     cdef floating* arow
-    if batch == 1:
-        _gemv(c'T', n_next, n, <floating>1, w_next, n_next, delta_next, <floating>0, delta)
-    else:
-        _gemm(c'N', c'N', batch, n, n_next, <floating>1, delta_next, batch, w_next, n_next,
-              <floating>0, delta, batch)
     if act == _IDENTITY:
         return
     for j in range(n):
@@ -333,30 +347,41 @@ cdef void _check(bint ok, str what) except *:
         raise ValueError(what)
 
 
-def bias_activation(floating[:, ::1] z, floating[::1] bias, int activation):
-    """H[n, B] := act(Z[n, B] + b[n]) in place (softmax over the n neurons of each sample)."""
+def bias_activation(floating[:, ::1] z, floating[::1] bias, int activation, scratch=None):
+    """H[n, B] := act(Z[n, B] + b[n]) in place (softmax over the n neurons of each sample).
+
+    bias may be None (no bias); scratch: 2 B values of z's dtype, allocated if None.
+    """
     cdef int n = z.shape[0], batch = z.shape[1]
-    _check(bias.shape[0] == n, "bias must have one entry per row of z")
+    _check(bias is None or bias.shape[0] == n, "bias must have one entry per row of z")
     _check(0 <= activation <= _SOFTMAX, "unknown activation code")
-    scratch = _scratch_like(z, 2 * batch)
-    cdef floating[::1] s = scratch
+    cdef floating[::1] s = _scratch_like(z, 2 * batch) if scratch is None else scratch
+    _check(s.shape[0] >= 2 * batch, "scratch must hold 2 B values")
+    cdef floating* b = NULL if bias is None else &bias[0]
     with nogil:
-        bias_activation_core(n, batch, &z[0, 0], &bias[0], activation, &s[0])
+        bias_activation_core(n, batch, &z[0, 0], b, activation, &s[0])
 
 
 def forward_slice(floating[:, ::1] h, floating[:, ::1] w, floating[::1] bias,
-                  floating[:, ::1] out, int activation):
-    """OUT[n_out, B] := act(W[n_in, n_out].T @ H[n_in, B] + b[n_out])."""
+                  floating[:, ::1] out, int activation, int start=0, stop=None, scratch=None):
+    """OUT[j, :] := act(W[:, j].T @ H[n_in, B] + b[j]) for the neurons start <= j < stop.
+
+    W is [n_in, n_out], out [n_out, B]; by default all n_out neurons. scratch: 2 B values
+    (used by softmax, which needs the whole layer), allocated if None.
+    """
     cdef int n_in = w.shape[0], n_out = w.shape[1], batch = h.shape[1]
+    cdef int end = n_out if stop is None else stop
     _check(h.shape[0] == n_in, "h must have fan_in rows")
     _check(bias.shape[0] == n_out and out.shape[0] == n_out and out.shape[1] == batch,
            "bias and out must match W's fan_out and h's batch")
     _check(0 <= activation <= _SOFTMAX, "unknown activation code")
-    scratch = _scratch_like(out, 2 * batch)
-    cdef floating[::1] s = scratch
+    _check(0 <= start < end <= n_out, "need 0 <= start < stop <= fan_out")
+    _check(activation != _SOFTMAX or end - start == n_out, "softmax needs the whole layer")
+    cdef floating[::1] s = _scratch_like(out, 2 * batch) if scratch is None else scratch
+    _check(s.shape[0] >= 2 * batch, "scratch must hold 2 B values")
     with nogil:
-        forward_core(n_in, n_out, batch, &h[0, 0], &w[0, 0], &bias[0], &out[0, 0],
-                     activation, &s[0])
+        forward_core(n_in, end - start, batch, &h[0, 0], &w[0, start], n_out, &bias[start],
+                     &out[start, 0], activation, &s[0])
 
 
 def output_delta(floating[:, ::1] a, floating[:, ::1] y, floating[:, ::1] delta,
@@ -378,6 +403,34 @@ def output_delta(floating[:, ::1] a, floating[:, ::1] y, floating[:, ::1] delta,
     return result
 
 
+def loss_delta(floating[:, ::1] a, target, floating[:, ::1] delta, int activation, int loss,
+               floating[::1] scratch):
+    """Batch-mean loss of A[n, B]; DELTA := dLoss/dZ. target: labels int64[B] or rows Y[B, n].
+
+    scratch: 2 B values of a's dtype.
+    """
+    cdef int n = a.shape[0], batch = a.shape[1]
+    cdef const long long[::1] labels
+    cdef floating[:, ::1] rows
+    cdef long long* lp = NULL
+    cdef floating* yp = NULL
+    cdef double result
+    _check(delta.shape[0] == n and delta.shape[1] == batch and scratch.shape[0] >= 2 * batch,
+           "delta must be [n, B] and scratch hold 2 B values")
+    if target.ndim == 1:
+        labels = target
+        _check(labels.shape[0] == batch, "labels must be [B]")
+        lp = <long long*>&labels[0]
+    else:
+        rows = target
+        _check(rows.shape[0] == batch and rows.shape[1] == n, "targets must be [B, n]")
+        yp = &rows[0, 0]
+    with nogil:
+        result = output_delta_core(n, batch, &a[0, 0], yp, 1, n, lp, &delta[0, 0],
+                                   activation, loss, &scratch[0])
+    return result
+
+
 def hidden_delta(floating[:, ::1] delta_next, floating[:, ::1] w_next,
                  floating[:, ::1] a, floating[:, ::1] delta, int activation):
     """DELTA[n, B] := (W_next[n, n_next] @ DELTA_next[n_next, B]) * act'(A[n, B])."""
@@ -391,16 +444,40 @@ def hidden_delta(floating[:, ::1] delta_next, floating[:, ::1] w_next,
                           &delta[0, 0], activation)
 
 
+def backprop(floating[:, ::1] delta_next, floating[:, ::1] w_next, floating[:, ::1] out,
+             bint accumulate=False):
+    """OUT[n, B] := W_next[n, n_next] @ DELTA_next[n_next, B], added to OUT when accumulate."""
+    cdef int n = w_next.shape[0], n_next = w_next.shape[1], batch = out.shape[1]
+    _check(delta_next.shape[0] == n_next and delta_next.shape[1] == batch,
+           "delta_next must be [fan_out, B]")
+    _check(out.shape[0] == n, "out must be [fan_in, B]")
+    with nogil:
+        backprop_core(n, n_next, batch, &delta_next[0, 0], &w_next[0, 0], &out[0, 0],
+                      <floating>(1 if accumulate else 0))
+
+
+def apply_derivative(floating[:, ::1] delta, floating[:, ::1] a, int activation):
+    """DELTA[n, B] *= act'(A[n, B]), act' written in terms of the activation's output."""
+    _check(delta.shape[0] == a.shape[0] and delta.shape[1] == a.shape[1],
+           "delta and a must have the same shape")
+    with nogil:
+        derivative_core(delta.shape[0], delta.shape[1], &delta[0, 0], &a[0, 0], activation)
+
+
 def outer_update(floating[:, ::1] h, floating[:, ::1] delta, floating[:, ::1] target,
-                 floating[::1] target_bias, double alpha, double beta):
-    """T[n_in, n_out] := beta T + alpha H @ DELTA.T and t_b := beta t_b + alpha sum_i DELTA[:, i]."""
+                 floating[::1] target_bias, double alpha, double beta, bias_beta=None):
+    """T[n_in, n_out] := beta T + alpha H @ DELTA.T, t_b := bias_beta t_b + alpha sum_i DELTA[:, i].
+
+    bias_beta defaults to beta.
+    """
+    cdef floating b_beta = beta if bias_beta is None else bias_beta
     cdef int n_in = h.shape[0], n_out = delta.shape[0], batch = h.shape[1]
     _check(delta.shape[1] == batch, "h and delta must have the same batch")
     _check(target.shape[0] == n_in and target.shape[1] == n_out
            and target_bias.shape[0] == n_out, "target must be [fan_in, fan_out]")
     with nogil:
         outer_update_core(n_in, n_out, batch, &h[0, 0], &delta[0, 0], &target[0, 0],
-                          &target_bias[0], <floating>alpha, <floating>beta, <floating>beta)
+                          &target_bias[0], <floating>alpha, <floating>beta, b_beta)
 
 
 def fused_delta_update(floating[::1] h, floating[:, ::1] w, floating[::1] bias,
@@ -430,8 +507,8 @@ cdef void forward_all(int n_layers, int* sizes, int* acts, int batch, floating* 
         for j in range(n0):
             xt[j * B + i] = x[i * n0 + j]
     for l in range(n_layers):
-        forward_core(sizes[l], sizes[l + 1], batch, xt if l == 0 else a[l - 1], w[l], b[l],
-                     a[l], acts[l], scratch)
+        forward_core(sizes[l], sizes[l + 1], batch, xt if l == 0 else a[l - 1], w[l],
+                     sizes[l + 1], b[l], a[l], acts[l], scratch)
 
 
 cdef void backward_all(int n_layers, int* sizes, int* acts, int batch, floating* xt,

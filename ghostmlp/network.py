@@ -5,6 +5,7 @@ import numbers
 import numpy as np
 
 from ghostmlp import _kernels
+from ghostmlp.partition import check_layout, connectivity_mask
 
 ACTIVATIONS = {
     "sigmoid": _kernels.SIGMOID,
@@ -43,16 +44,41 @@ class Network:
     indices ``y[B]`` or rows ``Y[B, n_out]`` (one-hot or soft). Weights are
     ``W[fan_in, fan_out]``, biases ``b[fan_out]``. The update is SGD (paper eq. 9) with
     optional momentum and L2 weight decay: V := m V - lr (g + wd W), W := W + V.
+
+    Model parallelism (MPI): with `comm`, every rank holds a slice of every layer.
+    connectivity="dense" computes exactly the serial network on any number of ranks;
+    "ghost" is the paper's topology: each layer cut into `blocks` blocks (default: the
+    number of working ranks), block k seeing block k of the previous layer plus its two
+    ghost neurons, the first hidden layer seeing the whole input. ghost_gradients="exact"
+    returns the ghosts' gradients to their owners, "local" treats ghosts as constants.
+    master=True keeps rank 0 free of neurons: it gathers the outputs and the loss.
+    Every rank must make the same calls with the same data.
     """
 
     def __init__(self, seed=0, dtype="float32", loss="mse", learning_rate=0.1,
-                 momentum=0.0, weight_decay=0.0):
+                 momentum=0.0, weight_decay=0.0, comm=None, connectivity="dense",
+                 blocks=None, ghost_gradients="exact", master=False):
         if not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if dtype is None or np.dtype(dtype).name not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
+        if connectivity not in ("dense", "ghost"):
+            raise ValueError(f"connectivity must be 'dense' or 'ghost', got {connectivity!r}")
+        if ghost_gradients not in ("exact", "local"):
+            raise ValueError(f"ghost_gradients must be 'exact' or 'local', got {ghost_gradients!r}")
+        if blocks is not None and (not isinstance(blocks, numbers.Integral) or blocks < 1):
+            raise ValueError(f"blocks must be a positive integer, got {blocks!r}")
+        if blocks is not None and connectivity == "dense":
+            raise ValueError("blocks applies to connectivity='ghost' only")
+        ranks = comm.Get_size() if comm is not None else 1
+        if master and ranks < 2:
+            raise ValueError(f"master=True needs at least 2 ranks, got {ranks}")
+        self.comm, self.connectivity, self.master = comm, connectivity, bool(master)
+        self.ghost_gradients = ghost_gradients
+        self.workers = ranks - self.master
+        self.blocks = (blocks or self.workers) if connectivity == "ghost" else 1
         self.seed = int(seed)
         self.dtype = np.dtype(dtype)
         self.loss = loss
@@ -61,7 +87,8 @@ class Network:
         self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
         self.layers = []            # (kind, size, activation); the input's activation is None
         self.epochs_trained = 0
-        self._weights = None        # [(W[fan_in, fan_out], b[fan_out])]
+        self._weights = None        # serial: [(W[fan_in, fan_out], b[fan_out])]
+        self._model = None          # model parallel: a ModelParallel
         self._velocities = None
         self._stack = None
         self._capacity = 0
@@ -71,7 +98,7 @@ class Network:
 
     def add_layer(self, kind, size, activation=None):
         """Append a layer: "input" first, then any "hidden", then one "output"."""
-        if self._weights is not None:
+        if self._initialized:
             raise ValueError("add_layer: the network is already initialized")
         if kind not in ("input", "hidden", "output"):
             raise ValueError(f"add_layer: kind must be 'input', 'hidden' or 'output', got {kind!r}")
@@ -93,6 +120,15 @@ class Network:
                                  f"{allowed}, got {activation!r}")
         self.layers.append((kind, int(size), activation))
         return self
+
+    @property
+    def _initialized(self):
+        return self._weights is not None or self._model is not None
+
+    @property
+    def parallel(self):
+        """True when the network is spread over MPI ranks (comm given, ghost, or master)."""
+        return self.comm is not None or self.connectivity == "ghost"
 
     @property
     def sizes(self):
@@ -117,6 +153,19 @@ class Network:
             raise ValueError("initialize: the network needs an 'input' and an 'output' layer")
         if self.loss == "cross_entropy" and self.layers[-1][2] == "identity":
             raise ValueError("initialize: loss 'cross_entropy' needs a softmax or sigmoid output")
+        self._stack, self._capacity, self._stage = None, 0, None
+        self.epochs_trained = 0
+        if self.parallel:
+            check_layout(self.sizes, self.workers, self.connectivity, self.blocks)
+            from ghostmlp.parallel import ModelParallel   # imports mpi4py
+            if self._model is not None:
+                self._model.exchange.free()
+            self._model = ModelParallel(
+                self.comm if self.comm is not None else _comm_self(), self.sizes,
+                [ACTIVATIONS[act] for _, _, act in self.layers[1:]], LOSSES[self.loss],
+                self.dtype, self.seed, self.momentum, self.connectivity, self.blocks,
+                self.ghost_gradients, self.master)
+            return self
         self._weights = []
         for layer, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), 1):
             weights = np.empty((fan_in, fan_out), dtype=self.dtype)
@@ -127,25 +176,33 @@ class Network:
             self._weights.append((weights, np.zeros(fan_out, dtype=self.dtype)))
         self._velocities = ([(np.zeros_like(w), np.zeros_like(b)) for w, b in self._weights]
                             if self.momentum else None)
-        self._stack, self._capacity, self._stage = None, 0, None
-        self.epochs_trained = 0
         return self
 
     def get_weights(self):
-        """Copies of [(W[fan_in, fan_out], b[fan_out])], one pair per non-input layer."""
+        """Copies of [(W[fan_in, fan_out], b[fan_out])], one pair per non-input layer.
+
+        Model parallel: the full matrices on every rank (collective), zeros where the
+        ghost topology has no edge.
+        """
         self._require_initialized()
+        if self._model is not None:
+            return self._model.get_weights()
         return [(w.copy(), b.copy()) for w, b in self._weights]
 
     def set_weights(self, weights):
         """Copy [(W, b)] into the network (same shapes as get_weights())."""
         self._require_initialized()
-        if len(weights) != len(self._weights):
-            raise ValueError(f"set_weights: expected {len(self._weights)} (W, b) pairs, got {len(weights)}")
-        for index, ((w, b), (new_w, new_b)) in enumerate(zip(self._weights, weights)):
+        shapes = [((a, b), (b,)) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
+        if len(weights) != len(shapes):
+            raise ValueError(f"set_weights: expected {len(shapes)} (W, b) pairs, got {len(weights)}")
+        for index, ((w_shape, b_shape), (new_w, new_b)) in enumerate(zip(shapes, weights)):
             new_w, new_b = np.asarray(new_w), np.asarray(new_b)
-            if new_w.shape != w.shape or new_b.shape != b.shape:
-                raise ValueError(f"set_weights: pair {index} must have shapes {w.shape} and "
-                                 f"{b.shape}, got {new_w.shape} and {new_b.shape}")
+            if new_w.shape != w_shape or new_b.shape != b_shape:
+                raise ValueError(f"set_weights: pair {index} must have shapes {w_shape} and "
+                                 f"{b_shape}, got {new_w.shape} and {new_b.shape}")
+        if self._model is not None:
+            self._model.set_weights(weights)   # entries without an edge are ignored
+            return
         for (w, b), (new_w, new_b) in zip(self._weights, weights):
             np.copyto(w, new_w)     # in place: the kernels hold pointers to these buffers
             np.copyto(b, new_b)
@@ -189,7 +246,8 @@ class Network:
         self._ensure_capacity(len(X))
         self._stack.forward(X)
         self._stack.loss_delta(self._targets(Y, len(X)))
-        grads = [(np.empty_like(w), np.empty_like(b)) for w, b in self._weights]
+        grads = [(np.empty((a, b), self.dtype), np.empty(b, self.dtype))
+                 for a, b in zip(self.sizes[:-1], self.sizes[1:])]
         self._stack.gradients([g for g, _ in grads], [g for _, g in grads])
         self._stage = None
         return grads
@@ -274,8 +332,26 @@ class Network:
 
     # --------------------------------------------------------------- internals
 
+    def connectivity_mask(self, layer_index):
+        """Boolean [fan_in, fan_out] edges of weight layer `layer_index` (as in get_weights())."""
+        if not 0 <= layer_index < len(self.layers) - 1:
+            raise ValueError(f"layer_index must lie in [0, {len(self.layers) - 1}), got {layer_index}")
+        return connectivity_mask(self.sizes[layer_index], self.sizes[layer_index + 1],
+                                 self.blocks, first_layer=layer_index == 0)
+
+    def stats(self):
+        """Per-iteration compute/communication seconds (max, mean over ranks), % in
+        communication, messages and bytes per rank, collectives by kind (collective call)."""
+        if self._model is None:
+            raise RuntimeError("stats() describes model-parallel training (comm=...)")
+        return self._model.stats()
+
+    def reset_stats(self):
+        if self._model is not None:
+            self._model.reset_stats()
+
     def _require_initialized(self):
-        if self._weights is None:
+        if not self._initialized:
             raise RuntimeError("call initialize() first")
 
     def _inputs(self, X):
@@ -306,6 +382,11 @@ class Network:
         """(Re)allocate the neuron-major activation and delta buffers for batches up to `batch`."""
         if self._stack is not None and batch <= self._capacity:
             return
+        self._capacity = batch
+        if self._model is not None:
+            self._model.ensure_capacity(batch)
+            self._stack = self._model
+            return
         sizes = self.sizes
         self._activations = [np.empty(n * batch, dtype=self.dtype) for n in sizes[1:]]
         self._deltas = [np.empty(n * batch, dtype=self.dtype) for n in sizes[1:]]
@@ -314,15 +395,26 @@ class Network:
             [w for w, _ in self._weights], [b for _, b in self._weights], self._velocities,
             self._activations, self._deltas, self._inputs_t,
             [ACTIVATIONS[act] for _, _, act in self.layers[1:]], LOSSES[self.loss])
-        self._capacity = batch
 
     def _outputs(self, batch):
         """The output layer's activations of the last forward pass, as a view [n_out, B]."""
+        if self._model is not None:
+            return self._model.outputs(batch)
         n_out = self.sizes[-1]
         return self._activations[-1][:n_out * batch].reshape(n_out, batch)
 
     def __repr__(self):
         parts = [f"{size} {act}" if act else str(size) for _, size, act in self.layers]
-        state = f"{self.n_weights:,} weights" if self._weights is not None else "not initialized"
+        state = f"{self.n_weights:,} weights" if self._initialized else "not initialized"
+        layout = ""
+        if self.parallel:
+            layout = (f", {self.connectivity}" + (f" blocks={self.blocks}" if self.blocks > 1 else "")
+                      + f" on {self.workers} working rank{'s' * (self.workers > 1)}"
+                      + (" + master" if self.master else ""))
         return (f"Network({' -> '.join(parts)}; loss={self.loss}, dtype={self.dtype}, "
-                f"lr={self.learning_rate:g}, {state})")
+                f"lr={self.learning_rate:g}{layout}, {state})")
+
+
+def _comm_self():
+    from mpi4py import MPI
+    return MPI.COMM_SELF

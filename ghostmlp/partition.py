@@ -26,6 +26,12 @@ def blocks_of_rank(n_blocks, workers, rank):
     return range(rank * per_rank, (rank + 1) * per_rank)
 
 
+def rank_bounds(n, n_blocks, workers, rank):
+    """[start, stop) of the neurons that working rank `rank` owns: the union of its blocks."""
+    blocks = blocks_of_rank(n_blocks, workers, rank)
+    return slice_bounds(n, n_blocks, blocks[0])[0], slice_bounds(n, n_blocks, blocks[-1])[1]
+
+
 def check_layout(sizes, workers, connectivity, blocks):
     """Raise ValueError unless every non-input layer of `sizes` can be laid out.
 

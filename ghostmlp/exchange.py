@@ -1,0 +1,132 @@
+"""Every per-iteration MPI call of model-parallel training: ghost halos, gathers, reductions, counters."""
+import numpy as np
+from mpi4py import MPI
+
+# Tags of halo messages, named after the receiving slot: a value for the receiver's
+# ghostTop (the sender's last neuron) or for its ghostBottom (the sender's first neuron).
+TAG_TOP, TAG_BOTTOM = 11, 12
+
+
+class Exchange:
+    """Communication of one network on its own duplicate of `comm`, counted and timed.
+
+    Working ranks are all ranks, or all but rank 0 with master=True (rank 0 then only
+    takes part in the output gather). Halo neighbours form a ring of the working ranks.
+    Counters: point-to-point messages and bytes sent, collective calls by kind, and
+    seconds spent inside MPI calls (waits included).
+    """
+
+    def __init__(self, comm, master=False):
+        self.comm = comm.Dup()
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        first_worker = 1 if master else 0
+        self.is_worker = self.rank >= first_worker
+        self.workers = self.comm.Split(0 if self.is_worker else MPI.UNDEFINED, self.rank)
+        self.n_workers = self.size - first_worker
+        self.worker_rank = self.rank - first_worker if self.is_worker else -1
+        self.prev = (self.worker_rank - 1) % self.n_workers
+        self.next = (self.worker_rank + 1) % self.n_workers
+        self.first_worker = first_worker
+        self.reset_counters()
+
+    def reset_counters(self):
+        self.messages = 0
+        self.bytes = 0
+        self.collectives = {}
+        self.seconds = 0.0
+
+    def _count(self, kind):
+        self.collectives[kind] = self.collectives.get(kind, 0) + 1
+
+    # ------------------------------------------------------------------ halo
+
+    def post_halo(self, rows):
+        """Start the ghost exchange of a halo buffer rows[n_own + 2, B]; returns the requests.
+
+        Sends row 1 (first own neuron) to prev's ghostBottom and row n_own (last own
+        neuron) to next's ghostTop; receives row 0 from prev and row n_own + 1 from next.
+        """
+        start = MPI.Wtime()
+        w = self.workers
+        requests = [
+            w.Irecv(rows[0], source=self.prev, tag=TAG_TOP),
+            w.Irecv(rows[-1], source=self.next, tag=TAG_BOTTOM),
+            w.Isend(rows[1], dest=self.prev, tag=TAG_BOTTOM),
+            w.Isend(rows[-2], dest=self.next, tag=TAG_TOP),
+        ]
+        self.messages += 2
+        self.bytes += rows[1].nbytes + rows[-2].nbytes
+        self.seconds += MPI.Wtime() - start
+        return requests
+
+    def wait(self, requests):
+        start = MPI.Wtime()
+        MPI.Request.Waitall(requests)
+        self.seconds += MPI.Wtime() - start
+
+    def reverse_halo(self, rows, inbox):
+        """Send the ghost rows' deltas back to their owners and add what comes back.
+
+        rows[n_own + 2, B]: row 0 (ghostTop) goes to prev, row n_own + 1 (ghostBottom) to
+        next; prev's ghostBottom delta is added to row 1, next's ghostTop delta to row
+        n_own. inbox: a [2, B] buffer for the two incoming rows.
+        """
+        start = MPI.Wtime()
+        w = self.workers
+        requests = [
+            w.Irecv(inbox[0], source=self.prev, tag=TAG_BOTTOM),
+            w.Irecv(inbox[1], source=self.next, tag=TAG_TOP),
+            w.Isend(rows[0], dest=self.prev, tag=TAG_TOP),
+            w.Isend(rows[-1], dest=self.next, tag=TAG_BOTTOM),
+        ]
+        MPI.Request.Waitall(requests)
+        self.messages += 2
+        self.bytes += rows[0].nbytes + rows[-1].nbytes
+        self.seconds += MPI.Wtime() - start
+        rows[1] += inbox[0]
+        rows[-2] += inbox[1]
+
+    # ----------------------------------------------------------- collectives
+
+    def allgather_rows(self, full, counts, everyone=False):
+        """Gather each working rank's rows of full[n, B] in place, counts[r] rows each.
+
+        everyone=True gathers over all ranks, a master included with no rows of its own.
+        """
+        start = MPI.Wtime()
+        batch = full.shape[1]
+        if everyone:
+            counts = [0] * self.first_worker + list(counts)
+            comm = self.comm
+        else:
+            comm = self.workers
+        sizes = [c * batch for c in counts]
+        displs = [sum(sizes[:r]) for r in range(len(sizes))]
+        comm.Allgatherv(MPI.IN_PLACE, [full, (sizes, displs)])
+        self._count("allgather")
+        self.seconds += MPI.Wtime() - start
+
+    def reduce_scatter_rows(self, partial, own, counts):
+        """own := the sum over working ranks of this rank's rows of partial[n, B]."""
+        start = MPI.Wtime()
+        batch = partial.shape[1]
+        self.workers.Reduce_scatter(partial, own, [c * batch for c in counts], op=MPI.SUM)
+        self._count("reduce_scatter")
+        self.seconds += MPI.Wtime() - start
+
+    def allreduce_sum(self, array):
+        """array := its sum over all ranks, in place (weights, gradients: not per step)."""
+        self.comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
+
+    def summarise(self, values):
+        """(max, mean) over all ranks of each of a list of floats, as two float64 arrays."""
+        local = np.asarray(values, dtype=np.float64)
+        maxima, totals = np.empty_like(local), np.empty_like(local)
+        self.comm.Allreduce(local, maxima, op=MPI.MAX)
+        self.comm.Allreduce(local, totals, op=MPI.SUM)
+        return maxima, totals / self.size
+
+    def free(self):
+        if self.workers != MPI.COMM_NULL:
+            self.workers.Free()
+        self.comm.Free()
