@@ -1,0 +1,199 @@
+"""Model-parallel cases, run on every rank under mpiexec by tests/test_mpi.py; verdicts are allreduced."""
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from ghostmlp import Network
+
+comm = MPI.COMM_WORLD
+P = comm.Get_size()
+SIZES = [7, 13, 11, 5]              # no layer divides evenly by 2, 3 or 4
+GHOST_SIZES = [6, 25, 29, 13]       # every layer holds 12 blocks
+FIXED_BLOCKS = 12                   # divisible by 1, 2, 3 and 4 working ranks
+
+
+def everywhere(ok, what):
+    """Assert on every rank that `ok` held on every rank."""
+    flags = comm.allgather(bool(ok))
+    assert all(flags), f"{what}: failed on ranks {[r for r, f in enumerate(flags) if not f]}"
+
+
+def close(a, b, rtol=1e-10, atol=1e-12):
+    return np.allclose(a, b, rtol=rtol, atol=atol)
+
+
+def build(sizes=SIZES, loss="cross_entropy", hidden="sigmoid", output="softmax", **options):
+    net = Network(seed=5, dtype="float64", loss=loss, learning_rate=0.3, **options)
+    net.add_layer("input", sizes[0])
+    for size in sizes[1:-1]:
+        net.add_layer("hidden", size, activation=hidden)
+    net.add_layer("output", sizes[-1], activation=output)
+    return net.initialize()
+
+
+def data(sizes, batch=9, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(batch, sizes[0])), rng.integers(0, sizes[-1], batch)
+
+
+def same_weights(a, b):
+    return all(close(wa, wb) and close(ba, bb) for (wa, ba), (wb, bb) in zip(a, b))
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_dense_equals_serial(momentum):
+    X, y = data(SIZES)
+    serial = build(momentum=momentum, weight_decay=1e-3)
+    parallel = build(momentum=momentum, weight_decay=1e-3, comm=comm)
+    everywhere(same_weights(serial.get_weights(), parallel.get_weights()), "initial weights")
+    everywhere(close(serial.forward(X), parallel.forward(X)), "outputs")
+    for _ in range(5):
+        everywhere(close(serial.train_step(X, y), parallel.train_step(X, y)), "loss")
+    everywhere(same_weights(serial.get_weights(), parallel.get_weights()), "weights after 5 steps")
+    everywhere(np.array_equal(serial.predict(X), parallel.predict(X)), "predictions")
+
+
+def test_dense_gradients_equal_serial():
+    X, y = data(SIZES, seed=1)
+    serial, parallel = build(loss="mse", hidden="tanh"), build(loss="mse", hidden="tanh", comm=comm)
+    everywhere(same_weights(serial.gradients(X, y), parallel.gradients(X, y)), "gradients")
+
+
+def test_ghost_with_fixed_blocks_is_independent_of_the_rank_count():
+    X, y = data(GHOST_SIZES)
+    alone = build(GHOST_SIZES, connectivity="ghost", blocks=FIXED_BLOCKS, comm=MPI.COMM_SELF)
+    spread = build(GHOST_SIZES, connectivity="ghost", blocks=FIXED_BLOCKS, comm=comm)
+    everywhere(same_weights(alone.get_weights(), spread.get_weights()), "initial weights")
+    for _ in range(4):
+        everywhere(close(alone.train_step(X, y), spread.train_step(X, y)), "loss")
+    everywhere(same_weights(alone.get_weights(), spread.get_weights()), "weights after 4 steps")
+    everywhere(close(alone.predict_proba(X), spread.predict_proba(X)), "outputs")
+
+
+def masked_reference_step(weights, masks, X, y, lr):
+    """One SGD step of a sigmoid/softmax cross-entropy MLP whose weights are zero off the masks."""
+    activations = [X]
+    for l, (w, b) in enumerate(weights):
+        z = activations[-1] @ (w * masks[l]) + b
+        if l < len(weights) - 1:
+            activations.append(1 / (1 + np.exp(-z)))
+        else:
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            activations.append(e / e.sum(axis=1, keepdims=True))
+    out = activations[-1]
+    onehot = np.eye(out.shape[1])[y]
+    loss = -np.mean(np.sum(onehot * np.log(out), axis=1))
+    delta = (out - onehot) / len(X)
+    new = []
+    for l in range(len(weights) - 1, -1, -1):
+        w, b = weights[l]
+        grad_w = activations[l].T @ delta * masks[l]
+        grad_b = delta.sum(axis=0)
+        if l > 0:
+            a = activations[l]
+            delta = (delta @ (w * masks[l]).T) * a * (1 - a)
+        new.insert(0, (w - lr * grad_w, b - lr * grad_b))
+    return out, loss, new
+
+
+def test_ghost_with_blocks_per_rank_matches_masked_numpy():
+    X, y = data(GHOST_SIZES, seed=2)
+    net = build(GHOST_SIZES, connectivity="ghost", comm=comm)      # K = number of ranks
+    assert net.blocks == P
+    masks = [net.connectivity_mask(l) for l in range(3)]
+    weights = net.get_weights()
+    everywhere(all(not np.any(w[~m]) for (w, _), m in zip(weights, masks)), "zeros off the mask")
+    everywhere(P == 1 or all(not m.all() for m in masks[1:]), "ghost layers are sparse")
+    for _ in range(3):
+        out, loss, weights = masked_reference_step(weights, masks, X, y, 0.3)
+        everywhere(close(net.forward(X), out), "outputs")
+        everywhere(close(net.compute_loss(y), loss), "loss")
+        net.backward()
+    everywhere(same_weights(net.get_weights(), weights), "weights after 3 steps")
+
+
+@pytest.mark.parametrize("gradients", ["exact", "local"])
+def test_ghost_gradients_against_central_differences(gradients):
+    sizes = [3, 8, 10, 4]
+    blocks = 4 if P in (1, 2, 4) else 3
+    X, y = data(sizes, batch=5, seed=3)
+    net = build(sizes, connectivity="ghost", blocks=blocks, ghost_gradients=gradients, comm=comm)
+    analytic = net.gradients(X, y)
+    params = net.get_weights()
+    masks = [net.connectivity_mask(l) for l in range(3)]
+    numeric = []
+    for l, (w, b) in enumerate(params):
+        gw = np.zeros_like(w)
+        for i, j in zip(*np.nonzero(masks[l])):
+            saved = w[i, j]
+            losses = []
+            for step in (1e-6, -1e-6):
+                w[i, j] = saved + step
+                net.set_weights(params)
+                losses.append(net.evaluate(X, y)["loss"])
+            w[i, j] = saved
+            gw[i, j] = (losses[0] - losses[1]) / 2e-6
+        numeric.append(gw)
+    net.set_weights(params)
+    error = max(np.max(np.abs(a - n)) / np.max(np.abs(n)) for (a, _), n in zip(analytic, numeric))
+    if gradients == "exact" or blocks == 1:
+        everywhere(error < 1e-6, f"exact ghost gradients (relative error {error:.2e})")
+    else:
+        # Local gradients drop the ghosts' contributions: the first layer's gradient differs.
+        everywhere(error > 1e-3, f"local ghost gradients differ from the true ones ({error:.2e})")
+
+
+def test_communication_is_counted():
+    X, y = data(GHOST_SIZES)
+    ghost = build(GHOST_SIZES, connectivity="ghost", blocks=FIXED_BLOCKS, comm=comm)
+    ghost.reset_stats()
+    for _ in range(2):
+        ghost.train_step(X, y)
+    stats = ghost.stats()
+    # Two blocked hidden layers: 2 sends each forward, and 2 each back (exact gradients).
+    everywhere(stats["messages_per_rank"] == 8 and stats["messages_max"] == 8, f"messages {stats}")
+    everywhere(stats["collectives"] == {"allgather": 1}, f"ghost collectives {stats}")
+    everywhere(stats["bytes_per_rank"] == 8 * 9 * 8, f"bytes {stats}")
+    everywhere(0 <= stats["comm_percent"] <= 100 and stats["iterations"] == 2, f"stats {stats}")
+    dense = build(comm=comm)
+    dense.reset_stats()
+    dense.train_step(*data(SIZES))
+    expected = {"allgather": 3, "reduce_scatter": 2} if P > 1 else {"allgather": 1}
+    everywhere(dense.stats()["collectives"] == expected, f"dense collectives {dense.stats()}")
+    everywhere(dense.stats()["messages_per_rank"] == 0, "dense sends no halo")
+
+
+@pytest.mark.skipif(P < 2, reason="master mode needs 2 ranks")
+@pytest.mark.parametrize("connectivity", ["dense", "ghost"])
+def test_master_equals_no_master_on_the_working_ranks(connectivity):
+    X, y = data(GHOST_SIZES, seed=4)
+    extra = {"connectivity": connectivity}
+    with_master = build(GHOST_SIZES, comm=comm, master=True, **extra)
+    reference = build(GHOST_SIZES, comm=MPI.COMM_SELF,
+                      **dict(extra, blocks=P - 1) if connectivity == "ghost" else extra)
+    for _ in range(3):
+        everywhere(close(with_master.train_step(X, y), reference.train_step(X, y)), "loss")
+    everywhere(same_weights(with_master.get_weights(), reference.get_weights()), "weights")
+    everywhere(close(with_master.predict_proba(X), reference.predict_proba(X)), "outputs")
+
+
+def raised(function, **options):
+    """The ValueError message that function(**options) raises on this rank, or None."""
+    try:
+        function(**options)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def test_impossible_layouts_fail_on_every_rank():
+    if P == 1:
+        message = raised(Network, comm=comm, master=True)
+        everywhere(message and "master=True needs at least 2 ranks" in message, message)
+        return
+    message = raised(build, sizes=[3, P - 1, 4], comm=comm)
+    everywhere(message and f"layer 1 has {P - 1} neurons, fewer than its {P} working ranks"
+               in message, message)
+    message = raised(build, sizes=[3, 30, 4], comm=comm, connectivity="ghost", blocks=P + 1)
+    everywhere(message and f"blocks={P + 1} must be a positive multiple of the {P} working "
+               "ranks" in message, message)
