@@ -27,6 +27,7 @@ class Exchange:
         self.prev = (self.worker_rank - 1) % self.n_workers
         self.next = (self.worker_rank + 1) % self.n_workers
         self.first_worker = first_worker
+        self._plans = {}
         self.reset_counters()
 
     def reset_counters(self):
@@ -94,23 +95,26 @@ class Exchange:
         everyone=True gathers over all ranks, a master included with no rows of its own.
         """
         start = MPI.Wtime()
-        batch = full.shape[1]
-        if everyone:
-            counts = [0] * self.first_worker + list(counts)
-            comm = self.comm
-        else:
-            comm = self.workers
-        sizes = [c * batch for c in counts]
-        displs = [sum(sizes[:r]) for r in range(len(sizes))]
-        comm.Allgatherv(MPI.IN_PLACE, [full, (sizes, displs)])
+        comm = self.comm if everyone else self.workers
+        comm.Allgatherv(MPI.IN_PLACE, [full, self._plan(tuple(counts), full.shape[1], everyone)])
         self._count("allgather")
         self.seconds += MPI.Wtime() - start
+
+    def _plan(self, counts, batch, everyone):
+        """(sizes, displacements) in values of a gather of rows; built once per layout and batch."""
+        key = (counts, batch, everyone)
+        if key not in self._plans:
+            rows = ((0,) * self.first_worker if everyone else ()) + counts
+            sizes = [r * batch for r in rows]
+            self._plans[key] = (sizes, [sum(sizes[:r]) for r in range(len(sizes))])
+        return self._plans[key]
 
     def reduce_scatter_rows(self, partial, own, counts):
         """own := the sum over working ranks of this rank's rows of partial[n, B]."""
         start = MPI.Wtime()
         batch = partial.shape[1]
-        self.workers.Reduce_scatter(partial, own, [c * batch for c in counts], op=MPI.SUM)
+        self.workers.Reduce_scatter(partial, own, self._plan(tuple(counts), batch, False)[0],
+                                    op=MPI.SUM)
         self._count("reduce_scatter")
         self.seconds += MPI.Wtime() - start
 

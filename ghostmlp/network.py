@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from ghostmlp import _kernels
-from ghostmlp.partition import check_layout, connectivity_mask
+from ghostmlp.partition import check_layout, connectivity_mask, edge_count
 
 ACTIVATIONS = {
     "sigmoid": _kernels.SIGMOID,
@@ -137,9 +137,13 @@ class Network:
 
     @property
     def n_weights(self):
-        """Number of connection weights (biases not counted), as in the paper's Table I."""
+        """Number of connection weights (biases not counted) present in the topology.
+
+        Dense: the paper's Table I counts; ghost networks with K > 1 blocks have fewer.
+        """
         sizes = self.sizes
-        return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        return sum(edge_count(a, b, self.blocks, first_layer=index == 0)
+                   for index, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
 
     def initialize(self):
         """Glorot-uniform weights, zero biases; each neuron's weights from its own stream.

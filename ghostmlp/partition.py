@@ -66,6 +66,14 @@ def ghost_inputs(n_in, n_blocks, block):
     return [top, *range(start, stop), bottom]
 
 
+def edge_count(n_in, n_out, n_blocks, first_layer=False):
+    """Number of edges (weights) between the layers: connectivity_mask(...).sum(), without the mask."""
+    if first_layer or n_blocks == 1:
+        return n_in * n_out
+    return sum((size_in + 2) * size_out
+               for size_in, size_out in zip(slice_sizes(n_in, n_blocks), slice_sizes(n_out, n_blocks)))
+
+
 def connectivity_mask(n_in, n_out, n_blocks, first_layer=False):
     """Boolean [n_in, n_out]: True where the ghost topology with n_blocks has an edge.
 
