@@ -10,7 +10,6 @@ matrix product, z + b, a - y) the absolute tolerance is ``rtol`` times the magni
 those terms (e.g. ``|W|.T @ |H| + |b|``), the scale the rounding error is relative to.
 """
 import warnings
-import zlib
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from ghostmlp._kernels import (
     CROSS_ENTROPY, IDENTITY, MSE, RELU, SIGMOID, SOFTMAX, TANH,
     bias_activation, forward_slice, fused_delta_update, hidden_delta, outer_update,
     output_delta)
+from reference import act_ref, assert_finite_close, deriv_ref, f64, loss_delta_ref, rng_for
 
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 2e-5, np.float64: 1e-12}
@@ -52,76 +52,11 @@ dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=_id_dtype)
 shapes = pytest.mark.parametrize("n_in,n_out,batch", SHAPES, ids=[_id_shape(s) for s in SHAPES])
 
 
-def rng_for(*key):
-    """A Generator seeded by the test's own parameters: reproducible, distinct per case."""
-    return np.random.default_rng(zlib.crc32(repr(key).encode()))
-
-
-def f64(x):
-    return np.asarray(x, dtype=np.float64)
-
-
 # ------------------------------------------------------------ float64 references
-
-def act_ref(z, code, axis=0):
-    """act(z) in float64; softmax normalises along `axis` (0: the neurons of H[n, B])."""
-    z = f64(z)
-    if code == SIGMOID:
-        return np.exp(-np.logaddexp(0.0, -z))        # 1 / (1 + e^-z), no overflow
-    if code == TANH:
-        return np.tanh(z)
-    if code == RELU:
-        return np.maximum(z, 0.0)
-    if code == IDENTITY:
-        return z.copy()
-    if code == SOFTMAX:
-        e = np.exp(z - z.max(axis=axis, keepdims=True))
-        return e / e.sum(axis=axis, keepdims=True)
-    raise AssertionError(code)
-
-
-def deriv_ref(a, code):
-    """act'(z) written through the output a = act(z)."""
-    a = f64(a)
-    if code == SIGMOID:
-        return a * (1.0 - a)
-    if code == TANH:
-        return 1.0 - a * a
-    if code == RELU:
-        return (a > 0).astype(np.float64)
-    if code == IDENTITY:
-        return np.ones_like(a)
-    raise AssertionError(code)
-
-
-def loss_delta_ref(a, y, act, loss):
-    """Batch-mean loss and d(mean loss)/dz for neuron-major A[n, B], Y[n, B], a = act(z)."""
-    a, y = f64(a), f64(y)
-    batch = a.shape[1]
-    if loss == MSE:
-        g = a - y
-        value = 0.5 * np.sum(g * g) / batch
-        if act == SOFTMAX:
-            delta = a * (g - np.sum(g * a, axis=0, keepdims=True))
-        else:
-            delta = g * deriv_ref(a, act)
-    elif act == SOFTMAX:
-        value = -np.sum(y * np.log(a)) / batch
-        delta = a * np.sum(y, axis=0, keepdims=True) - y
-    else:
-        assert act == SIGMOID
-        value = -np.sum(y * np.log(a) + (1.0 - y) * np.log(1.0 - a)) / batch
-        delta = a - y
-    return value, delta / batch
-
 
 def assert_close(got, ref, dtype, scale=0.0, rtol=None):
     """assert_allclose(got, ref) with rtol = RTOL[dtype] and atol = rtol * scale, all finite."""
-    rtol = RTOL[dtype] if rtol is None else rtol
-    got = np.asarray(got)
-    assert got.dtype == np.dtype(dtype)
-    assert np.all(np.isfinite(got)), "non-finite values in the kernel's result"
-    np.testing.assert_allclose(f64(got), ref, rtol=rtol, atol=rtol * float(np.max(scale)))
+    assert_finite_close(got, ref, dtype, RTOL[dtype] if rtol is None else rtol, scale)
 
 
 def random_hidden(rng, n, batch, dtype, act):

@@ -8,14 +8,13 @@ biases never decay (b := b - lr g_b, or V_b := m V_b - lr g_b, b := b + V_b).
 The stack keeps activations and deltas neuron-major: layer l's values for a batch B are
 ``activations[l][:n * B].reshape(n, B)``.
 """
-import zlib
-
 import numpy as np
 import pytest
 
 from ghostmlp import _kernels as K
 from ghostmlp._kernels import (
     CROSS_ENTROPY, IDENTITY, MSE, RELU, SIGMOID, SOFTMAX, TANH, LayerStack)
+from reference import act_ref, assert_finite_close, deriv_ref, f64, loss_delta_ref, rng_for
 
 DTYPES = [np.float32, np.float64]
 # Several layers deep, so a little looser than the single-kernel RTOL (2e-5, 1e-12).
@@ -41,14 +40,6 @@ configs = pytest.mark.parametrize("config", list(CONFIGS))
 batches = pytest.mark.parametrize("batch", BATCHES, ids=lambda b: f"B{b}")
 
 
-def f64(x):
-    return np.asarray(x, dtype=np.float64)
-
-
-def rng_for(*key):
-    return np.random.default_rng(zlib.crc32(repr(key).encode()))
-
-
 def test_fused_configs_reach_the_threshold():
     sizes = CONFIGS["fused-sigmoid-tanh-softmax-ce"][0]
     assert sizes[1] * sizes[2] * 4 >= K.FUSED_ROW_MIN_BYTES
@@ -57,30 +48,6 @@ def test_fused_configs_reach_the_threshold():
 
 
 # ------------------------------------------------------------- numpy reference
-
-def act_rows(z, code):
-    """act(z) for row-major Z[B, n]; softmax over each row."""
-    if code == SIGMOID:
-        return np.exp(-np.logaddexp(0.0, -z))
-    if code == TANH:
-        return np.tanh(z)
-    if code == RELU:
-        return np.maximum(z, 0.0)
-    if code == IDENTITY:
-        return z.copy()
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def deriv(a, code):
-    if code == SIGMOID:
-        return a * (1.0 - a)
-    if code == TANH:
-        return 1.0 - a * a
-    if code == RELU:
-        return (a > 0).astype(np.float64)
-    return np.ones_like(a)
-
 
 class RefMLP:
     """Float64 copy of the network; all samples row-major."""
@@ -95,26 +62,12 @@ class RefMLP:
     def forward(self, X):
         A = [f64(X)]
         for W, b, act in zip(self.W, self.b, self.acts):
-            A.append(act_rows(A[-1] @ W + b, act))
+            A.append(act_ref(A[-1] @ W + b, act, axis=1))
         return A
 
     def loss_delta(self, aL, Y):
         """Batch-mean loss and D_L = d(mean loss)/dz_L, rows = samples."""
-        act, batch = self.acts[-1], aL.shape[0]
-        if self.loss == MSE:
-            g = aL - Y
-            value = 0.5 * np.sum(g * g) / batch
-            if act == SOFTMAX:
-                D = aL * (g - np.sum(g * aL, axis=1, keepdims=True))
-            else:
-                D = g * deriv(aL, act)
-        elif act == SOFTMAX:
-            value = -np.sum(Y * np.log(aL)) / batch
-            D = aL * Y.sum(axis=1, keepdims=True) - Y
-        else:
-            value = -np.sum(Y * np.log(aL) + (1.0 - Y) * np.log(1.0 - aL)) / batch
-            D = aL - Y
-        return value, D / batch
+        return loss_delta_ref(aL, Y, self.acts[-1], self.loss, axis=1)
 
     def gradients(self, X, Y):
         A = self.forward(X)
@@ -125,7 +78,7 @@ class RefMLP:
             gW[l] = A[l].T @ D
             gb[l] = D.sum(axis=0)
             if l > 0:
-                D = (D @ self.W[l].T) * deriv(A[l], self.acts[l - 1])     # old W_l
+                D = (D @ self.W[l].T) * deriv_ref(A[l], self.acts[l - 1])     # old W_l
         return value, gW, gb, A
 
     def step(self, X, Y, lr, momentum=0.0, wd=0.0):
@@ -200,12 +153,8 @@ def assert_loss(got, ref, dtype):
 
 def assert_close(got, ref, dtype, scale=None, rtol=None):
     """rtol = RTOL[dtype], atol = rtol * scale (default: the largest |ref|)."""
-    rtol = RTOL[dtype] if rtol is None else rtol
-    got = np.asarray(got)
-    assert got.dtype == np.dtype(dtype)
-    assert np.all(np.isfinite(got))
-    scale = float(np.max(np.abs(ref))) if scale is None else float(np.max(scale))
-    np.testing.assert_allclose(f64(got), ref, rtol=rtol, atol=rtol * scale)
+    assert_finite_close(got, ref, dtype, RTOL[dtype] if rtol is None else rtol,
+                        np.abs(ref) if scale is None else scale)
 
 
 # ------------------------------------------------------------------- forward
