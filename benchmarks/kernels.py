@@ -4,25 +4,19 @@ import datetime
 import gc
 import json
 import math
-import os
-import platform
 import shlex
 import statistics
 import sys
 import time
 
 import numpy as np
-import scipy
 from scipy.linalg import blas
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
-import ghostmlp
+from benchmarks import machine
+from benchmarks.models import LEARNING_RATE, MODELS, build_network, synthetic_data
 from ghostmlp import _kernels
 
-MODELS = {
-    "M": [2048, 4096, 4096, 4096, 2048],    # the paper's model
-    "S": [3, 64, 128, 256, 64],
-}
 FULL_CASES = [("S", 1), ("S", 32), ("M", 1), ("M", 64), ("M", 256)]
 QUICK_CASES = [("S", 1), ("S", 32), ("M", 1)]
 M_REPEATS = {1: 10, 64: 5, 256: 3}          # timed single steps per M case
@@ -30,17 +24,10 @@ M_WARMUP = 3
 S_WARMUP = 200
 S_GROUP = 100                               # S steps are timed in groups of this many
 S_GROUPS = 40
-LEARNING_RATE = 0.01
 # weight_decay this small leaves the update unchanged (beta = 1 - lr * wd rounds to 1.0 in
 # float32, so outer_update still takes the ger path) but is non-zero, which switches the
 # fused batch-1 row path off in LayerStack's backward: a whole-step "fused disabled" run.
 NO_FUSED_WEIGHT_DECAY = 1e-30
-BANDWIDTH_BYTES = 512 * 2**20
-SGEMM_SHAPES = [                            # (label, m, n, k) of C[m, n] = A[m, k] @ B[k, n]
-    ("square 2048^3", 2048, 2048, 2048),
-    ("update-like 4096x4096, k=256", 4096, 4096, 256),
-    ("forward-like 256x4096, k=4096", 256, 4096, 4096),
-]
 # (fan_in, fan_out, where it occurs) for the fused-vs-unfused batch-1 layer comparison.
 FUSED_LAYERS = [
     (4096, 4096, "M hidden"),
@@ -70,60 +57,9 @@ def log(message):
 
 # ------------------------------------------------------------------ machine facts
 
-def _read_first(path, key):
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith(key):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def _caches():
-    """cpu0's caches from sysfs, e.g. "L1d 48K, L1i 32K, L2 1024K, L3 32768K"."""
-    root, out = "/sys/devices/system/cpu/cpu0/cache", []
-    try:
-        for index in sorted(os.listdir(root)):
-            def read(name):
-                with open(os.path.join(root, index, name)) as f:
-                    return f.read().strip()
-            kind = {"Data": "d", "Instruction": "i"}.get(read("type"), "")
-            out.append(f"L{read('level')}{kind} {read('size')}")
-    except OSError:
-        pass
-    return ", ".join(out) or None
-
-
 def machine_facts():
-    flags = (_read_first("/proc/cpuinfo", "flags") or "").split()
-    mem_kb = _read_first("/proc/meminfo", "MemTotal")
-    blas_libs = [{
-        "library": info.get("internal_api"),
-        "version": info.get("version"),
-        "architecture": info.get("architecture"),
-        "threads": info.get("num_threads"),
-        "threading_layer": info.get("threading_layer"),
-        "file": os.path.basename(info.get("filepath", "")),
-    } for info in threadpool_info() if info.get("user_api") == "blas"]
-    return {
-        "cpu": _read_first("/proc/cpuinfo", "model name") or platform.processor(),
-        "cpu_simd": " ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "none",
-        "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "caches_cpu0": _caches(),
-        "memory_gib": round(int(mem_kb.split()[0]) / 2**20, 1) if mem_kb else None,
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "blas": blas_libs,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "ghostmlp": getattr(ghostmlp, "__version__", "?"),
-        "FUSED_ROW_MIN_BYTES": _kernels.FUSED_ROW_MIN_BYTES,
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
-        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)"),
-    }
+    """machine.facts() plus the kernels' fused-row threshold."""
+    return {**machine.facts(), "FUSED_ROW_MIN_BYTES": _kernels.FUSED_ROW_MIN_BYTES}
 
 
 def takes_fused_path(fan_in, fan_out):
@@ -132,57 +68,6 @@ def takes_fused_path(fan_in, fan_out):
 
 
 # ------------------------------------------------------------- machine limits
-
-def _best_time(fn, repeats):
-    """Shortest of `repeats` timings: a machine limit is what it can do, noise only slows it."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def measure_sgemm(repeats):
-    """Best-of-N GFLOP/s of scipy's sgemm (the BLAS the kernels call) on Fortran-ordered float32."""
-    rng = np.random.default_rng(1)
-    rates = []
-    for label, m, n, k in SGEMM_SHAPES:
-        a = np.asfortranarray(rng.random((m, k), dtype=np.float32))
-        b = np.asfortranarray(rng.random((k, n), dtype=np.float32))
-        c = np.zeros((m, n), dtype=np.float32, order="F")
-        run = lambda: blas.sgemm(1.0, a, b, beta=0.0, c=c, overwrite_c=1)
-        run()
-        seconds = _best_time(run, repeats)
-        rates.append({"shape": label, "m": m, "n": n, "k": k,
-                      "gflop": 2 * m * n * k / 1e9, "gflops": 2 * m * n * k / seconds / 1e9})
-        log(f"  sgemm {label}: {rates[-1]['gflops']:.1f} GFLOP/s")
-        del a, b, c
-    return rates
-
-
-def measure_bandwidth(repeats):
-    """Best-of-N GB/s (1e9 B/s) of a 512 MiB float32 copy, read-only stream and in-place read+write."""
-    n = BANDWIDTH_BYTES // 4
-    a = np.ones(n, dtype=np.float32)
-    b = np.zeros(n, dtype=np.float32)          # both touched: page faults stay out of timing
-    nbytes = a.nbytes
-    np.copyto(b, a)
-    copy = _best_time(lambda: np.copyto(b, a), repeats)
-    blas.sdot(a, a)
-    read = _best_time(lambda: blas.sdot(a, a), repeats)
-    np.add(a, 0, out=a)
-    inplace = _best_time(lambda: np.add(a, 0, out=a), repeats)
-    result = {
-        "bytes": nbytes,
-        "copy_gbs": 2 * nbytes / copy / 1e9,       # np.copyto(b, a): read a + write b
-        "read_gbs": nbytes / read / 1e9,           # sdot(a, a): one read pass
-        "inplace_gbs": 2 * nbytes / inplace / 1e9,  # np.add(a, 0, out=a): read + write a
-    }
-    log(f"  bandwidth: copy {result['copy_gbs']:.1f}, read {result['read_gbs']:.1f}, "
-        f"in-place {result['inplace_gbs']:.1f} GB/s")
-    return result
-
 
 def measure_step_gemms(sizes, batch, repeats):
     """Best-of-N seconds of the step's own sgemm calls alone: same shapes, transposes, BLAS.
@@ -212,26 +97,19 @@ def measure_step_gemms(sizes, batch, repeats):
         for call in calls:
             call()
     run_all()
-    return _best_time(run_all, repeats)
+    return machine.best_time(run_all, repeats)
 
 
 # ------------------------------------------------------------------- train step
 
 def build(sizes):
-    net = ghostmlp.Network(seed=0, dtype="float32", loss="mse", learning_rate=LEARNING_RATE)
-    net.add_layer("input", sizes[0])
-    for size in sizes[1:-1]:
-        net.add_layer("hidden", size, "sigmoid")
-    net.add_layer("output", sizes[-1], "softmax")
-    return net.initialize()
+    return build_network(sizes, "float32")
 
 
 def make_pairs(sizes, batch, n_distinct, length, seed):
     """`length` (X, Y) minibatches cycling over n_distinct synthetic ones."""
-    rng = np.random.default_rng(seed)
-    xs = [rng.random((batch, sizes[0]), dtype=np.float32) for _ in range(n_distinct)]
-    ys = [rng.integers(0, sizes[-1], batch, dtype=np.int64) for _ in range(n_distinct)]
-    return [(xs[i % n_distinct], ys[i % n_distinct]) for i in range(length)]
+    distinct = [synthetic_data(sizes, batch, "float32", seed + 1000 * i) for i in range(n_distinct)]
+    return [distinct[i % n_distinct] for i in range(length)]
 
 
 def time_steps(step, pairs, count, group):
@@ -553,8 +431,8 @@ def main(argv=None):
     with threadpool_limits(1):
         facts = machine_facts()
         log("measuring the machine's limits ...")
-        sgemm = measure_sgemm(2 if args.quick else 5)
-        limits = measure_bandwidth(3 if args.quick else 5)
+        sgemm = machine.gemm_rates(2 if args.quick else 5, log=log)
+        limits = machine.bandwidth(3 if args.quick else 5, log=log)
         limits["sgemm_gflops"] = max(r["gflops"] for r in sgemm)
         cases = []
         nets = {}

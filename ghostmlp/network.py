@@ -336,6 +336,13 @@ class Network:
 
     # --------------------------------------------------------------- internals
 
+    def local_nbytes(self):
+        """Bytes of the weights and biases held by this rank (all of them when serial)."""
+        self._require_initialized()
+        if self._model is not None:
+            return self._model.nbytes()
+        return sum(w.nbytes + b.nbytes for w, b in self._weights)
+
     def connectivity_mask(self, layer_index):
         """Boolean [fan_in, fan_out] edges of weight layer `layer_index` (as in get_weights())."""
         if not 0 <= layer_index < len(self.layers) - 1:

@@ -150,6 +150,10 @@ class ModelParallel:
                 np.copyto(piece.weights, np.asarray(w)[piece.inputs, piece.start:piece.stop])
                 np.copyto(piece.bias, np.asarray(b)[piece.start:piece.stop])
 
+    def nbytes(self):
+        """Bytes of the weights and biases of this rank's pieces."""
+        return sum(p.weights.nbytes + p.bias.nbytes for layer in self.layers for p in layer.pieces)
+
     # ----------------------------------------------------------------- buffers
 
     def ensure_capacity(self, batch):
