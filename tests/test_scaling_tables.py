@@ -323,7 +323,6 @@ def test_tables_only_without_matplotlib(monkeypatch, tmp_path):
 
 
 def test_plot_written_when_matplotlib_imports(tmp_path):
-    pytest.importorskip("matplotlib")
     path = scaling.plot_fig4(full_records(), tmp_path / "fig4.png")
     assert path == tmp_path / "fig4.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
