@@ -641,7 +641,10 @@ def sweep(args, out_dir, session, command_line):
 def write_outputs(jsonl, out_dir, fig_path, commands=()):
     records = read_jsonl(jsonl)
     md_path = out_dir / "scaling.md"
-    md_path.write_text(render_markdown(records, source=str(jsonl), commands=commands))
+    source = Path(jsonl).resolve()
+    if source.is_relative_to(REPO_ROOT):
+        source = source.relative_to(REPO_ROOT)
+    md_path.write_text(render_markdown(records, source=str(source), commands=commands))
     log(f"wrote {md_path}")
     written = plot_fig4(records, fig_path)
     if written:
