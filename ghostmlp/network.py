@@ -87,6 +87,10 @@ class Network:
         self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
         self.layers = []            # (kind, size, activation); the input's activation is None
         self.epochs_trained = 0
+        self.steps_trained = 0
+        # The input normalisation the network was trained with (a ghostmlp.data.Normaliser),
+        # kept for checkpoints and the command line; the Network never applies it itself.
+        self.normaliser = None
         self._weights = None        # serial: [(W[fan_in, fan_out], b[fan_out])]
         self._model = None          # model parallel: a ModelParallel
         self._velocities = None
@@ -158,7 +162,7 @@ class Network:
         if self.loss == "cross_entropy" and self.layers[-1][2] == "identity":
             raise ValueError("initialize: loss 'cross_entropy' needs a softmax or sigmoid output")
         self._stack, self._capacity, self._stage = None, 0, None
-        self.epochs_trained = 0
+        self.epochs_trained = self.steps_trained = 0
         if self.parallel:
             check_layout(self.sizes, self.workers, self.connectivity, self.blocks)
             from ghostmlp.parallel import ModelParallel   # imports mpi4py
@@ -234,6 +238,7 @@ class Network:
         if self._stage != "loss":
             raise RuntimeError("backward: call forward(X) and compute_loss(Y) first")
         self._stack.backward(self.learning_rate, self.momentum, self.weight_decay)
+        self.steps_trained += 1
         self._stage = None
 
     def train_step(self, X, Y):
@@ -241,6 +246,7 @@ class Network:
         X = self._inputs(X)
         self._ensure_capacity(len(X))
         self._stage = None
+        self.steps_trained += 1
         return self._stack.step(X, self._targets(Y, len(X)), self.learning_rate,
                                 self.momentum, self.weight_decay)
 
@@ -294,6 +300,7 @@ class Network:
                 np.take(targets, index, axis=0, out=tb)
                 total += len(index) * self._stack.step(
                     xb, tb, self.learning_rate, self.momentum, self.weight_decay)
+                self.steps_trained += 1
             self.epochs_trained += 1
             history["loss"].append(total / len(X))
             if validation is not None:
@@ -335,6 +342,45 @@ class Network:
         return {"loss": total / len(X), "accuracy": correct / len(X)}
 
     # --------------------------------------------------------------- internals
+
+    # ------------------------------------------------- checkpoints (rows of W.T)
+
+    def save(self, path, extra=None):
+        """Write a checkpoint (see ghostmlp.checkpoint); collective over comm when parallel."""
+        from ghostmlp import checkpoint
+        checkpoint.save(self, path, extra)
+
+    def own_neurons(self, layer):
+        """[start, stop) of the neurons of weight layer `layer` (1 = first hidden) on this rank."""
+        if self._model is not None:
+            own = self._model.layers[layer - 1]
+            return (own.start, own.stop) if self._model.exchange.is_worker else (0, 0)
+        return 0, self.sizes[layer]
+
+    def own_rows(self, layer, start, stop, velocity=False):
+        """Rows [start, stop) of W.T [fan_out, fan_in] and of b, for neurons this rank owns."""
+        if self._model is not None:
+            return self._model.own_rows(layer, start, stop, velocity)
+        w, b = (self._velocities if velocity else self._weights)[layer - 1]
+        return np.ascontiguousarray(w[:, start:stop].T), b[start:stop].copy()
+
+    def set_own_rows(self, layer, start, rows, bias, velocity=False):
+        """Inverse of own_rows: W.T rows and biases for neurons start, start + 1, ..."""
+        if self._model is not None:
+            self._model.set_own_rows(layer, start, rows, bias, velocity)
+            return
+        w, b = (self._velocities if velocity else self._weights)[layer - 1]
+        w[:, start:start + len(rows)] = rows.T
+        b[start:start + len(rows)] = bias
+
+    def config(self):
+        """The constructor's arguments and the layers, as plain JSON-serialisable values."""
+        return {"layers": [list(layer) for layer in self.layers], "seed": self.seed,
+                "dtype": self.dtype.name, "loss": self.loss, "learning_rate": self.learning_rate,
+                "momentum": self.momentum, "weight_decay": self.weight_decay,
+                "connectivity": self.connectivity,
+                "blocks": self.blocks if self.connectivity == "ghost" else None,
+                "ghost_gradients": self.ghost_gradients, "master": self.master}
 
     def local_nbytes(self):
         """Bytes of the weights and biases held by this rank (all of them when serial)."""

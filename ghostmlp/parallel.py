@@ -154,6 +154,35 @@ class ModelParallel:
         """Bytes of the weights and biases of this rank's pieces."""
         return sum(p.weights.nbytes + p.bias.nbytes for layer in self.layers for p in layer.pieces)
 
+    def own_rows(self, l, start, stop, velocity=False):
+        """Rows [start, stop) of layer l's W.T (full fan_in wide, zeros off the edges) and b.
+
+        The neurons must be this rank's; velocity=True reads the momentum buffers instead.
+        """
+        layer = self.layers[l - 1]
+        rows = np.zeros((stop - start, self.sizes[l - 1]), dtype=self.dtype)
+        bias = np.zeros(stop - start, dtype=self.dtype)
+        for piece, lo, hi in self._overlaps(layer, start, stop):
+            weights, b = piece.velocity if velocity else (piece.weights, piece.bias)
+            rows[lo - start:hi - start][:, piece.inputs] = weights[:, lo - piece.start:hi - piece.start].T
+            bias[lo - start:hi - start] = b[lo - piece.start:hi - piece.start]
+        return rows, bias
+
+    def set_own_rows(self, l, start, rows, bias, velocity=False):
+        """Inverse of own_rows: take this rank's entries of W.T rows starting at neuron `start`."""
+        layer = self.layers[l - 1]
+        for piece, lo, hi in self._overlaps(layer, start, start + len(rows)):
+            weights, b = piece.velocity if velocity else (piece.weights, piece.bias)
+            weights[:, lo - piece.start:hi - piece.start] = rows[lo - start:hi - start][:, piece.inputs].T
+            b[lo - piece.start:hi - piece.start] = bias[lo - start:hi - start]
+
+    @staticmethod
+    def _overlaps(layer, start, stop):
+        for piece in layer.pieces:
+            lo, hi = max(start, piece.start), min(stop, piece.stop)
+            if lo < hi:
+                yield piece, lo, hi
+
     # ----------------------------------------------------------------- buffers
 
     def ensure_capacity(self, batch):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-CASES = (Path(__file__).parent / "mpi" / "cases_model_parallel.py").resolve()
+HERE = Path(__file__).resolve().parent
+CASES = [HERE / "mpi" / "cases_model_parallel.py"]
 LIMIT_SECONDS = 300
 
 
@@ -21,10 +22,21 @@ def test_model_parallel_cases(ranks, tmp_path):
     launcher = mpiexec()
     assert launcher, "mpiexec not found: install the 'mpich' extra or a system MPI"
     command = [launcher, "-n", str(ranks), sys.executable, "-m", "mpi4py", "-m", "pytest",
-               "-q", "-p", "no:cacheprovider", str(CASES)]
+               "-q", "-p", "no:cacheprovider", *map(str, CASES)]
+    run(command, tmp_path)
+
+
+def run(command, folder):
+    """Run an mpiexec command within the time limit, outside the source tree: `python -m`
+    puts the working folder first on sys.path, and the source ghostmlp has no kernels."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    # Run outside the source tree: `python -m` puts the working folder first on sys.path,
-    # and the source folder's ghostmlp has no compiled kernels.
     result = subprocess.run(command, capture_output=True, text=True, timeout=LIMIT_SECONDS,
-                            env=env, cwd=tmp_path)
+                            env=env, cwd=folder)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def test_checkpoint_saved_on_3_ranks_loads_on_2_and_1(tmp_path):
+    script = str(HERE / "mpi" / "checkpoint_roundtrip.py")
+    for ranks, mode in [(3, "save"), (2, "load"), (1, "load")]:
+        run([mpiexec(), "-n", str(ranks), sys.executable, "-m", "mpi4py", script, mode,
+             str(tmp_path)], tmp_path)

@@ -1,0 +1,119 @@
+"""Checkpoints: exact round trips, explicit byte order, checksums, atomic writes, exact resume."""
+import json
+
+import numpy as np
+import pytest
+
+import ghostmlp
+from ghostmlp import Network, checkpoint
+
+
+def build(dtype="float64", momentum=0.5, **options):
+    net = Network(seed=2, dtype=dtype, loss="cross_entropy", learning_rate=0.2,
+                  momentum=momentum, weight_decay=1e-3, **options)
+    net.add_layer("input", 5).add_layer("hidden", 9).add_layer("hidden", 7, activation="tanh")
+    net.add_layer("output", 4)
+    return net.initialize()
+
+
+def data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 5)), rng.integers(0, 4, n)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_round_trip_is_exact(tmp_path, dtype, momentum):
+    X, y = data()
+    net = build(dtype, momentum)
+    net.fit(X, y, epochs=2, batch_size=8)
+    path = tmp_path / "net.gmlp"
+    net.save(path, extra={"note": "round trip"})
+    loaded = ghostmlp.load(path)
+    assert repr(loaded) == repr(net)
+    assert (loaded.epochs_trained, loaded.steps_trained) == (2, 10)
+    for (w, b), (lw, lb) in zip(net.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(w, lw)
+        np.testing.assert_array_equal(b, lb)
+    np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
+    assert checkpoint.read_header(path)["extra"] == {"note": "round trip"}
+    assert not (tmp_path / "net.gmlp.tmp").exists()
+
+
+def test_arrays_are_little_endian_rows_of_w_transposed(tmp_path):
+    net = build("float64")
+    path = tmp_path / "net.gmlp"
+    net.save(path)
+    header = checkpoint.read_header(path)
+    entry = next(e for e in header["arrays"] if e["name"] == "layer2/weights_t")
+    assert entry["dtype"] == "<f8" and entry["shape"] == [7, 9]
+    raw = np.fromfile(path, dtype="<f8", count=63, offset=header["data_start"] + entry["offset"])
+    np.testing.assert_array_equal(raw.reshape(7, 9), net.get_weights()[1][0].T)
+    assert {e["name"] for e in header["arrays"]} >= {"layer1/velocity_t", "layer3/velocity_bias"}
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    X, y = data(50)
+    straight = build()
+    straight.fit(X, y, epochs=6, batch_size=7)
+    first = build()
+    first.fit(X, y, epochs=3, batch_size=7)
+    first.save(tmp_path / "half.gmlp")
+    resumed = ghostmlp.load(tmp_path / "half.gmlp")
+    resumed.fit(X, y, epochs=3, batch_size=7)
+    assert resumed.epochs_trained == 6
+    for (w, b), (rw, rb) in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(rw, w, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(rb, b, rtol=1e-12, atol=0)
+
+
+def test_damage_is_detected(tmp_path):
+    path = tmp_path / "net.gmlp"
+    build().save(path)
+    data_start = checkpoint.read_header(path)["data_start"]
+    content = bytearray(path.read_bytes())
+    content[data_start + 100] ^= 0x40
+    (tmp_path / "flipped.gmlp").write_bytes(content)
+    with pytest.raises(ValueError, match=r"flipped.gmlp: array layer\d/\w+ fails its checksum"):
+        ghostmlp.load(tmp_path / "flipped.gmlp")
+    (tmp_path / "short.gmlp").write_bytes(path.read_bytes()[:data_start + 50])
+    with pytest.raises(ValueError, match="short.gmlp"):
+        ghostmlp.load(tmp_path / "short.gmlp")
+    (tmp_path / "other.gmlp").write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(ValueError, match="other.gmlp: not a ghostmlp checkpoint"):
+        ghostmlp.load(tmp_path / "other.gmlp")
+
+
+def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    X, y = data()
+    path = tmp_path / "net.gmlp"
+    net = build()
+    net.save(path)
+    before = path.read_bytes()
+    net.fit(X, y, epochs=1, batch_size=8)
+    calls = []
+
+    def failing_write(self, offset, block):
+        calls.append(offset)
+        if len(calls) > 2:
+            raise OSError("disk full")
+        original(self, offset, block)
+
+    original = checkpoint._LocalFile.write_at
+    monkeypatch.setattr(checkpoint._LocalFile, "write_at", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        net.save(path)
+    assert path.read_bytes() == before
+    assert ghostmlp.load(path).epochs_trained == 0
+
+
+def test_header_is_plain_json_and_layouts_are_checked(tmp_path):
+    path = tmp_path / "net.gmlp"
+    build().save(path)
+    raw = path.read_bytes()
+    length = int.from_bytes(raw[16:24], "little")
+    header = json.loads(raw[24:24 + length])
+    assert header["network"]["layers"][1] == ["hidden", 9, "sigmoid"]
+    assert header["network"]["connectivity"] == "dense" and header["byte_order"] == "little"
+    with pytest.raises(ValueError, match="dense checkpoint cannot be loaded as a ghost network"):
+        ghostmlp.load(path, connectivity="ghost")
