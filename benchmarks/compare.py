@@ -15,7 +15,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from benchmarks import machine
-from benchmarks.models import LEARNING_RATE, MODELS, build_network, scaled_sizes, synthetic_data
+from ghostmlp.bench import LEARNING_RATE, MODELS, build_network, scaled_sizes, synthetic_data
 
 ITERATION = "one forward + loss + backward + update over one minibatch of B samples"
 IMPLEMENTATIONS = ("ghostmlp", "numpy", "torch")

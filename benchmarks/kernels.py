@@ -14,7 +14,7 @@ from scipy.linalg import blas
 from threadpoolctl import threadpool_limits
 
 from benchmarks import machine
-from benchmarks.models import LEARNING_RATE, MODELS, build_network, synthetic_data
+from ghostmlp.bench import LEARNING_RATE, MODELS, build_network, synthetic_data
 from ghostmlp import _kernels
 
 FULL_CASES = [("S", 1), ("S", 32), ("M", 1), ("M", 64), ("M", 256)]

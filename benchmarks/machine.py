@@ -1,14 +1,10 @@
-"""The machine facts and limits (gemm rate, memory bandwidth) shared by all benchmarks."""
-import os
-import platform
+"""The machine's limits (gemm rate, memory bandwidth) shared by all benchmarks, and its facts."""
 import time
 
 import numpy as np
-import scipy
 from scipy.linalg import blas
-from threadpoolctl import threadpool_info
 
-import ghostmlp
+from ghostmlp.bench import machine_facts as facts  # noqa: F401 (the benchmarks' name for it)
 
 BANDWIDTH_BYTES = 512 * 2**20
 SGEMM_SHAPES = [                            # (label, m, n, k) of C[m, n] = A[m, k] @ B[k, n]
@@ -16,86 +12,6 @@ SGEMM_SHAPES = [                            # (label, m, n, k) of C[m, n] = A[m,
     ("update-like 4096x4096, k=256", 4096, 4096, 256),
     ("forward-like 256x4096, k=4096", 256, 4096, 4096),
 ]
-
-
-# ------------------------------------------------------------------ machine facts
-
-def _read_first(path, key):
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith(key):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def _caches():
-    """cpu0's caches from sysfs, e.g. "L1d 48K, L1i 32K, L2 1024K, L3 32768K"."""
-    root, out = "/sys/devices/system/cpu/cpu0/cache", []
-    try:
-        for index in sorted(os.listdir(root)):
-            def read(name):
-                with open(os.path.join(root, index, name)) as f:
-                    return f.read().strip()
-            kind = {"Data": "d", "Instruction": "i"}.get(read("type"), "")
-            out.append(f"L{read('level')}{kind} {read('size')}")
-    except OSError:
-        pass
-    return ", ".join(out) or None
-
-
-def mpi_library_version():
-    """MPI.Get_library_version() of mpi4py's MPI (stripped), or None when mpi4py does not import."""
-    try:
-        from mpi4py import MPI
-        return MPI.Get_library_version().strip()
-    except Exception:       # not installed, or no MPI library behind it
-        return None
-
-
-def facts():
-    """CPU, cores, memory, caches, BLAS (via threadpoolctl: version, core type, threads), versions, env, MPI.
-
-    The BLAS thread counts are those in force when called: call it inside the
-    benchmark's threadpool_limits to record what the measurement used.
-    """
-    flags = (_read_first("/proc/cpuinfo", "flags") or "").split()
-    mem_kb = _read_first("/proc/meminfo", "MemTotal")
-    pools = threadpool_info()
-    blas_libs = [{
-        "library": info.get("internal_api"),
-        "version": info.get("version"),
-        "architecture": info.get("architecture"),
-        "threads": info.get("num_threads"),
-        "threading_layer": info.get("threading_layer"),
-        "file": os.path.basename(info.get("filepath", "")),
-    } for info in pools if info.get("user_api") == "blas"]
-    other_pools = [{
-        "library": info.get("internal_api"),
-        "version": info.get("version"),
-        "threads": info.get("num_threads"),
-        "file": os.path.basename(info.get("filepath", "")),
-    } for info in pools if info.get("user_api") != "blas"]
-    return {
-        "cpu": _read_first("/proc/cpuinfo", "model name") or platform.processor(),
-        "cpu_simd": " ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "none",
-        "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "caches_cpu0": _caches(),
-        "memory_gib": round(int(mem_kb.split()[0]) / 2**20, 1) if mem_kb else None,
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "blas": blas_libs,
-        "other_threadpools": other_pools,       # e.g. the OpenMP runtime torch brings
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "ghostmlp": getattr(ghostmlp, "__version__", "?"),
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
-        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "(unset)"),
-        "mpi": mpi_library_version(),
-    }
 
 
 # ------------------------------------------------------------- machine limits

@@ -16,7 +16,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
 DEFAULT_MODELS = ("S", "M", "L")
-# The harness's --scale multiplies every hidden layer (benchmarks.models.scaled_sizes): L x 0.5
+# The harness's --scale multiplies every hidden layer (ghostmlp.bench.scaled_sizes): L x 0.5
 # is [2048, 16384, 4096, 2048, 2048], 113 M weights (still above M's 50 M), 453 MB in float32.
 DEFAULT_SCALE_L = 0.5
 MEMORY_FRACTION = 0.8           # skip a model whose weights alone need more of the free memory
@@ -500,9 +500,9 @@ def mem_available_bytes():
 
 
 def query_sizes(models_scales, env, python=None):
-    """{(model, scale): sizes} as the harness will build them (benchmarks.models.scaled_sizes,
+    """{(model, scale): sizes} as the harness will build them (ghostmlp.bench.scaled_sizes,
     asked in a child process so that this one never imports ghostmlp); {} if that fails."""
-    code = ("import json, sys; from benchmarks.models import scaled_sizes; "
+    code = ("import json, sys; from ghostmlp.bench import scaled_sizes; "
             "print(json.dumps([scaled_sizes(m, s) for m, s in json.loads(sys.argv[1])]))")
     pairs = sorted(set(models_scales))
     try:
@@ -512,7 +512,7 @@ def query_sizes(models_scales, env, python=None):
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
         sizes = None
     if not sizes:
-        log("note: could not ask benchmarks.models for the layer sizes; they are taken from "
+        log("note: could not ask ghostmlp.bench for the layer sizes; they are taken from "
             "the first result of each model")
         return {}
     return {pair: list(s) for pair, s in zip(pairs, sizes)}
