@@ -1,5 +1,6 @@
 """scikit-learn estimators around Network: GhostMLPClassifier and GhostMLPRegressor."""
 import numbers
+import pickle
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -73,8 +74,9 @@ class _GhostMLPBase(BaseEstimator):
         self.ghost_gradients = ghost_gradients
         self.master = master
 
-    def _fit_network(self, X, targets, n_outputs):
-        """Build a fresh Network for X and train it on targets; sets the fitted attributes."""
+    def _fit_network(self, X, targets, n_outputs, **attributes):
+        """Build a fresh Network for X and train it on targets; then set the fitted
+        attributes (network_, loss_curve_, n_iter_ and `attributes`)."""
         sizes = _hidden_sizes(self.hidden_layer_sizes)
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
@@ -90,23 +92,51 @@ class _GhostMLPBase(BaseEstimator):
         for size in sizes:
             net.add_layer("hidden", size, activation=self.activation)
         net.add_layer("output", n_outputs, activation=self._output_activation)
-        net.initialize()
+        try:
+            net.initialize()
+        except ValueError as error:
+            if not net.parallel:
+                raise
+            raise ValueError(f"cannot lay out layers {net.sizes} (input first) over the "
+                             f"ranks: {error}") from error
         history = net.fit(X, targets, epochs=int(self.epochs), batch_size=int(self.batch_size),
                           shuffle=bool(self.shuffle))
+        if not np.isfinite(history["loss"][-1]):
+            raise ValueError(f"training diverged: the loss of epoch {net.epochs_trained} is "
+                             f"{history['loss'][-1]}; lower learning_rate or scale the data")
+        for name, value in attributes.items():
+            setattr(self, name, value)
         self.network_ = net
         self.loss_curve_ = [float(v) for v in history["loss"]]
         self.n_iter_ = int(self.epochs)
         return self
 
     def _outputs(self, X):
-        check_is_fitted(self)
+        check_is_fitted(self, "network_")
         X = validate_data(self, X, reset=False, dtype=_FLOATS)
-        return self.network_.predict_proba(X)
+        return self.network_.predict_proba(X).astype(np.float64, copy=False)
+
+    def __sklearn_clone__(self):
+        # clone() deep-copies parameters, but only the predefined communicators can be
+        # copied: clone a twin without one, and share the communicator.
+        if self.comm is None:
+            return super().__sklearn_clone__()
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__, comm=None)
+        new = BaseEstimator.__sklearn_clone__(twin)
+        new.comm = self.comm
+        return new
 
     # A Network holds compiled kernels that cannot be pickled: pickle its layers and
-    # weights instead and rebuild a serial network from them.
+    # weights instead and rebuild a serial network from them. Communicators other than
+    # the predefined ones cannot be pickled either: they become None.
     def __getstate__(self):
         state = dict(super().__getstate__())
+        if state.get("comm") is not None:
+            try:
+                pickle.dumps(state["comm"])
+            except (TypeError, ValueError, pickle.PicklingError):
+                state["comm"] = None
         net = state.get("network_")
         if isinstance(net, Network):
             state["network_"] = {
@@ -132,7 +162,10 @@ class _GhostMLPBase(BaseEstimator):
         super().__setstate__(state)
 
 
-_PARAMETERS = """
+_DOC = """{SUMMARY}
+
+    Runs serially by default and model parallel when given an MPI communicator.
+
     Parameters
     ----------
     hidden_layer_sizes : int or sequence of int, default=(100,)
@@ -157,10 +190,10 @@ _PARAMETERS = """
         so that fitting twice gives the same model; a RandomState or Generator draws a
         seed from itself at each fit.
     dtype : {"float64", "float32"}, default="float64"
-        Precision of the weights, the computation and the returned outputs.
+        Precision of the weights and the computation; outputs are returned as float64.
     comm : mpi4py communicator, default=None
-        None trains serially; a communicator spreads every layer over its ranks
-        (model parallel). Every rank must call fit/predict with the same data; every
+        None runs on this process alone; a communicator spreads every layer over its
+        ranks (model parallel). Every rank must call fit/predict with the same data; every
         rank gets the full results.
     connectivity : {"dense", "ghost"}, default="dense"
         "dense" computes exactly the serial network on any number of ranks; "ghost" is
@@ -182,22 +215,36 @@ _PARAMETERS = """
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names (e.g. a pandas DataFrame).
-
+{ATTRIBUTES}
     Notes
     -----
-    Pickling (and copy.deepcopy) of a fitted estimator stores the network's weights
-    and restores a serial network computing the same function (zeros stand for the
-    edges a ghost topology lacks). With a communicator this gathers the weights, a
-    collective call: every rank must pickle.
+    With a communicator, every working rank must own at least one neuron of every layer,
+    the output layer ({OUTPUTS} neurons) included; with connectivity="ghost", every
+    block must.
+
+    clone() shares the communicator rather than copying it. Pickling (and
+    copy.deepcopy) of a fitted estimator stores the network's weights and restores a
+    serial network computing the same function (zeros stand for the edges a ghost
+    topology lacks); with a communicator this gathers the weights, a collective call:
+    every rank must pickle. A communicator other than MPI.COMM_WORLD and MPI.COMM_SELF
+    cannot be pickled and is restored as comm=None.
 """
 
 
+def _doc(**fields):
+    text = _DOC
+    for key, value in fields.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
 class GhostMLPClassifier(ClassifierMixin, _GhostMLPBase):
-    """Multilayer perceptron classifier (softmax output over the classes), trained by SGD.
-    {PARAMETERS}
-    classes_ : ndarray of shape (n_classes,)
-        The class labels; output neuron k stands for ``classes_[k]``.
-    """
+    __doc__ = _doc(
+        SUMMARY="Multilayer perceptron classifier trained by minibatch SGD.\n\n    The "
+                "output layer is a softmax with one neuron per class, 2 for 2 classes.",
+        LOSSES='{"cross_entropy", "mse"}', DEFAULT_LOSS="cross_entropy", OUTPUTS="n_classes",
+        ATTRIBUTES="    classes_ : ndarray of shape (n_classes,)\n"
+                   "        The class labels; output neuron k stands for ``classes_[k]``.\n")
 
     _default_loss = "cross_entropy"
     _output_activation = "softmax"
@@ -206,8 +253,11 @@ class GhostMLPClassifier(ClassifierMixin, _GhostMLPBase):
         """Train a fresh network on X [n_samples, n_features] and class labels y [n_samples]."""
         X, y = validate_data(self, X, y, dtype=_FLOATS)
         check_classification_targets(y)
-        self.classes_, indices = np.unique(y, return_inverse=True)
-        return self._fit_network(X, indices.astype(np.int64), len(self.classes_))
+        classes, indices = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError("GhostMLPClassifier needs samples of at least 2 classes, but the "
+                             f"data holds only one class: {classes[0]!r}")
+        return self._fit_network(X, indices.astype(np.int64), len(classes), classes_=classes)
 
     def predict_proba(self, X):
         """Class probabilities [n_samples, n_classes], columns ordered as classes_."""
@@ -220,15 +270,16 @@ class GhostMLPClassifier(ClassifierMixin, _GhostMLPBase):
 
     def predict(self, X):
         """The most probable class label of each sample."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class GhostMLPRegressor(RegressorMixin, _GhostMLPBase):
-    """Multilayer perceptron regressor (identity output, one neuron per target), trained by SGD.
-    {PARAMETERS}
-    n_outputs_ : int
-        Number of targets.
-    """
+    __doc__ = _doc(
+        SUMMARY="Multilayer perceptron regressor trained by minibatch SGD.\n\n    The "
+                "output layer is linear (identity) with one neuron per target.",
+        LOSSES='{"mse"}', DEFAULT_LOSS="mse", OUTPUTS="n_targets",
+        ATTRIBUTES="    n_outputs_ : int\n        Number of targets.\n")
 
     _default_loss = "mse"
     _output_activation = "identity"
@@ -240,9 +291,8 @@ class GhostMLPRegressor(RegressorMixin, _GhostMLPBase):
         if self.loss is not None and self.loss != "mse":
             raise ValueError(f"GhostMLPRegressor supports loss 'mse' only, got {self.loss!r}")
         targets = y.reshape(len(y), -1)
-        self._y_1d = y.ndim == 1
-        self.n_outputs_ = targets.shape[1]
-        return self._fit_network(X, targets, self.n_outputs_)
+        return self._fit_network(X, targets, targets.shape[1], n_outputs_=targets.shape[1],
+                                 _y_1d=y.ndim == 1)
 
     def predict(self, X):
         """Predictions [n_samples] (y was 1-D) or [n_samples, n_targets]."""
@@ -254,8 +304,3 @@ class GhostMLPRegressor(RegressorMixin, _GhostMLPBase):
         tags.target_tags.multi_output = True
         return tags
 
-
-for _cls, _losses in ((GhostMLPClassifier, '"cross_entropy", "mse"'), (GhostMLPRegressor, '"mse"')):
-    _cls.__doc__ = _cls.__doc__.replace("{PARAMETERS}", _PARAMETERS.replace(
-        "{LOSSES}", "{" + _losses + "}").replace("{DEFAULT_LOSS}", _cls._default_loss))
-del _cls, _losses
