@@ -6,9 +6,12 @@ GHOSTMLP_CYTHON_DEBUG   "1": bounds, wraparound and initialisation checks in the
 GHOSTMLP_CYTHON_ANNOTATE  "1": write the Cython HTML annotation next to the .pyx
 CC, CFLAGS, LDSHARED, LDFLAGS  the compiler and flags, as for any setuptools build
 """
+import json
 import os
 import shlex
+import sysconfig
 
+import Cython
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -23,12 +26,19 @@ directives = {
     "embedsignature": True,
 }
 opt_flags = shlex.split(os.environ.get("GHOSTMLP_OPT_FLAGS", "-O3"))
+# What `ghostmlp info` reports about this build.
+build_info = json.dumps({
+    "compiler": os.environ.get("CC") or sysconfig.get_config_var("CC"),
+    "opt_flags": opt_flags, "cflags": os.environ.get("CFLAGS", ""), "cython": Cython.__version__,
+    "cython_debug": debug, "numpy_headers": numpy.__version__,
+})
 
 kernels = Extension(
     "ghostmlp._kernels",
     ["ghostmlp/_kernels.pyx"],
     include_dirs=[numpy.get_include()],
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+                   ("GHOSTMLP_BUILD_INFO", json.dumps(build_info))],
     extra_compile_args=opt_flags,
 )
 

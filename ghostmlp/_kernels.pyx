@@ -20,6 +20,11 @@ from scipy.linalg.cython_blas cimport (
 cimport numpy as cnp
 import numpy
 
+cdef extern from *:
+    const char* GHOSTMLP_BUILD_INFO         # JSON, defined by setup.py
+
+BUILD_INFO = GHOSTMLP_BUILD_INFO.decode()
+
 cnp.import_array()
 
 # Activation codes (hidden: SIGMOID, TANH, RELU; output: SOFTMAX, SIGMOID, IDENTITY).

@@ -1,64 +1,342 @@
-"""The `ghostmlp` command: train on the bundled digits and report held-out accuracy."""
+"""The `ghostmlp` command: train, evaluate, predict, convert, bench, info; serial or under mpiexec."""
 import argparse
+import csv
+import json
+import os
 import sys
 import time
+import traceback
 
-from ghostmlp.data import load_digits, train_test_split
-from ghostmlp.network import HIDDEN_ACTIVATIONS, LOSSES, Network
+import numpy as np
 
-# Step decay: half the epochs at the given rate, a quarter at 1/5 of it, a quarter at 1/25.
-DECAY_PHASES = ((0.5, 1.0), (0.25, 0.2), (0.25, 0.04))
+from ghostmlp import bench, data
+from ghostmlp.checkpoint import load
+from ghostmlp.network import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, Network
+
+# Step decay: the first half of the epochs at the given rate, a quarter at 1/5, a quarter at 1/25.
+DECAY_PHASES = ((0.5, 1.0), (0.75, 0.2), (1.0, 0.04))
+
+
+def learning_rate_at(epoch, epochs, rate, decay):
+    """The rate of epoch `epoch` (0-based) of `epochs`: constant, or the step decay above."""
+    if decay == "none":
+        return rate
+    return next(rate * factor for end, factor in DECAY_PHASES if epoch < end * epochs or end == 1.0)
+
+
+# ------------------------------------------------------------------ arguments
+
+def add_data_arguments(parser, labels=True):
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--dataset", choices=("digits",),
+                        help="the bundled 8x8 handwritten digits (the default without --inputs)")
+    source.add_argument("--inputs", help="input file: text, CSV, .npy/.npz or IDX (gzipped or not)")
+    if labels:
+        parser.add_argument("--labels", help="label file: one class per line, one-hot rows, ...")
+        parser.add_argument("--label-kind", choices=("auto", "index", "onehot", "rows"), default="auto")
+        parser.add_argument("--test-fraction", type=float,
+                            help="held-out share (default 0.25 for training; for evaluation, "
+                                 "the split the checkpoint was trained with)")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="ghostmlp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train on the bundled 8x8 digits, print held-out accuracy")
+
+    train = commands.add_parser("train", help="train a network (default: the bundled digits)")
+    add_data_arguments(train)
     train.add_argument("--hidden", type=int, nargs="+", default=[256], help="hidden layer sizes")
     train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="sigmoid")
+    train.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS, default="softmax")
     train.add_argument("--loss", choices=tuple(LOSSES), default="cross_entropy")
     train.add_argument("--learning-rate", type=float, default=2.0)
+    train.add_argument("--decay", choices=("step", "none"), default="step",
+                       help="step: 1/5 of the rate after half the epochs, 1/25 after three quarters")
     train.add_argument("--momentum", type=float, default=0.0)
     train.add_argument("--weight-decay", type=float, default=1e-4)
     train.add_argument("--epochs", type=int, default=60)
     train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--test-fraction", type=float, default=0.25)
+    train.add_argument("--connectivity", choices=("dense", "ghost"), default="dense")
+    train.add_argument("--blocks", type=int, help="ghost blocks K (default: the working ranks)")
+    train.add_argument("--ghost-gradients", choices=("exact", "local"), default="exact")
+    train.add_argument("--master", action="store_true", help="rank 0 only gathers outputs and loss")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    train.add_argument("--normalise", choices=("none", "standard", "minmax"), default="none",
+                       help="input normalisation, fitted on the training split only")
+    train.add_argument("--validation-fraction", type=float, default=0.0,
+                       help="share of the training split held out for validation each epoch")
+    train.add_argument("--history", help="write the per-epoch history here (.csv or .json)")
+    train.add_argument("--plot", help="loss and accuracy curves as a PNG (needs matplotlib)")
+    train.add_argument("--checkpoint", help="write a checkpoint here at the end")
+    train.add_argument("--checkpoint-every", type=int, default=0, help="and every N epochs")
+    train.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+
+    evaluate = commands.add_parser("evaluate", help="loss and accuracy of a checkpoint")
+    evaluate.add_argument("--checkpoint", required=True)
+    add_data_arguments(evaluate)
+
+    predict = commands.add_parser("predict", help="write a checkpoint's predictions to a file")
+    predict.add_argument("--checkpoint", required=True)
+    add_data_arguments(predict, labels=False)
+    predict.add_argument("--output", required=True, help="one class per line (.txt) or .npy")
+    predict.add_argument("--probabilities", action="store_true", help="write the output rows")
+
+    convert = commands.add_parser("convert", help="images, IDX or text files to .npz or text")
+    convert.add_argument("source", help="a folder of images (one subfolder per class), or a file")
+    convert.add_argument("output", help="out.npz, or out.txt for the paper's text format")
+    convert.add_argument("--labels", help="with a data file: its label file")
+    convert.add_argument("--size", type=int, nargs=2, default=(8, 8), metavar=("W", "H"),
+                         help="image size after resizing (default 8 8)")
+
+    bench.add_arguments(commands.add_parser("bench", help="time training iterations (Table I models)"))
+    commands.add_parser("info", help="version, MPI, BLAS and build facts")
     return parser
 
 
-def train(args):
-    """Train with a step-decayed learning rate; prints one line per phase and the accuracy."""
-    X, y = load_digits(dtype=args.dtype)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, args.test_fraction, args.seed)
+# ----------------------------------------------------------------------- data
+
+def read_dataset(args, comm, dtype):
+    """(X, y, source) on every rank: the bundled digits, or the files, read by rank 0 only."""
+    if args.inputs is None:
+        X, y = data.load_digits(dtype=dtype)
+        return X, y, "digits"
+    if getattr(args, "labels", None) is None:
+        raise ValueError("--inputs needs --labels")
+    X, y = data.read_on_root(lambda: (
+        data.load(args.inputs, "inputs", dtype=dtype),
+        data.load(args.labels, "labels", kind=args.label_kind, dtype=dtype)), comm)
+    if len(X) != len(y):
+        raise ValueError(f"{args.inputs} has {len(X)} samples but {args.labels} has {len(y)} labels")
+    return X, y, os.path.abspath(args.inputs)
+
+
+def split(X, y, fraction, seed):
+    """(X_train, y_train, X_held, y_held); nothing held out when fraction is 0."""
+    if not fraction:
+        return X, y, X[:0], y[:0]
+    X_train, X_held, y_train, y_held = data.train_test_split(X, y, fraction, seed)
+    return X_train, y_train, X_held, y_held
+
+
+# ---------------------------------------------------------------------- train
+
+def train(args, comm, say):
+    X, y, source = read_dataset(args, comm, args.dtype)
+    test_fraction = 0.25 if args.test_fraction is None else args.test_fraction
+    X_train, y_train, X_test, y_test = split(X, y, test_fraction, args.seed)
+    X_train, y_train, X_val, y_val = split(X_train, y_train, args.validation_fraction, args.seed + 1)
+    if args.resume:
+        if not args.checkpoint or not os.path.exists(args.checkpoint):
+            raise ValueError(f"--resume needs an existing --checkpoint, got {args.checkpoint!r}")
+        net = load(args.checkpoint, comm=comm, master=args.master)
+        say(f"resumed {args.checkpoint} after epoch {net.epochs_trained}")
+    else:
+        net = new_network(args, comm, X_train.shape[1], y)
+        if args.normalise != "none":
+            net.normaliser = data.Normaliser(args.normalise).fit(X_train)
+    normalise = net.normaliser.transform if net.normaliser is not None else (lambda A: A)
+    X_train, X_val, X_test = normalise(X_train), normalise(X_val), normalise(X_test)
+    say(repr(net))
+    extra = {"source": source, "test_fraction": test_fraction, "split_seed": args.seed}
+    history, start = [], time.perf_counter()
+    for epoch in range(net.epochs_trained, args.epochs):
+        rate = learning_rate_at(epoch, args.epochs, args.learning_rate, args.decay)
+        loss = net.fit(X_train, y_train, epochs=1, batch_size=args.batch_size,
+                       learning_rate=rate)["loss"][-1]
+        row = {"epoch": epoch + 1, "learning_rate": rate, "loss": loss,
+               "accuracy": net.evaluate(X_train, y_train)["accuracy"]}
+        if len(y_val):
+            scores = net.evaluate(X_val, y_val)
+            row.update(val_loss=scores["loss"], val_accuracy=scores["accuracy"])
+        row["seconds"] = time.perf_counter() - start
+        history.append(row)
+        say("  ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+                      for key, value in row.items()))
+        if args.checkpoint and args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0:
+            net.save(args.checkpoint, extra)
+    if args.checkpoint:
+        net.save(args.checkpoint, extra)
+        say(f"checkpoint {args.checkpoint}")
+    if len(y_test):
+        scores = net.evaluate(X_test, y_test)
+        say(f"held-out accuracy {scores['accuracy']:.4f} on {len(y_test)} samples "
+            f"(loss {scores['loss']:.4f})")
+    if is_root(comm):
+        write_history(history, args.history, args.plot)
+    return net
+
+
+def new_network(args, comm, n_inputs, y):
+    n_outputs = int(y.max()) + 1 if y.ndim == 1 else y.shape[1]
     net = Network(seed=args.seed, dtype=args.dtype, loss=args.loss,
                   learning_rate=args.learning_rate, momentum=args.momentum,
-                  weight_decay=args.weight_decay)
-    net.add_layer("input", X.shape[1])
+                  weight_decay=args.weight_decay, comm=comm, connectivity=args.connectivity,
+                  blocks=args.blocks, ghost_gradients=args.ghost_gradients, master=args.master)
+    net.add_layer("input", n_inputs)
     for size in args.hidden:
         net.add_layer("hidden", size, activation=args.activation)
-    net.add_layer("output", 10)
-    net.initialize()
-    print(net)
-    start = time.perf_counter()
-    for fraction, factor in DECAY_PHASES:
-        epochs = max(1, round(args.epochs * fraction))
-        history = net.fit(X_train, y_train, epochs=epochs, batch_size=args.batch_size,
-                          learning_rate=args.learning_rate * factor)
-        print(f"epoch {net.epochs_trained:4d}  lr {net.learning_rate:.4g}  "
-              f"train loss {history['loss'][-1]:.4f}  {time.perf_counter() - start:.2f} s")
-    scores = net.evaluate(X_test, y_test)
-    print(f"held-out accuracy {scores['accuracy']:.4f} on {len(y_test)} digits "
-          f"(loss {scores['loss']:.4f})")
+    net.add_layer("output", n_outputs, activation=args.output_activation)
+    return net.initialize()
+
+
+def write_history(history, path, plot):
+    if path:
+        with open(path, "w", newline="") as out:
+            if path.endswith(".json"):
+                json.dump(history, out, indent=1)
+            else:
+                writer = csv.DictWriter(out, fieldnames=list(history[0]) if history else ["epoch"])
+                writer.writeheader()
+                writer.writerows(history)
+    if plot and history:
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            from matplotlib import pyplot
+        except ImportError:
+            print(f"note: --plot {plot} skipped: matplotlib is not installed "
+                  "(pip install 'ghostmlp[plot]')")
+            return
+        figure, (left, right) = pyplot.subplots(1, 2, figsize=(10, 4))
+        epochs = [row["epoch"] for row in history]
+        for key, axes in (("loss", left), ("val_loss", left), ("accuracy", right),
+                          ("val_accuracy", right)):
+            if key in history[0]:
+                axes.plot(epochs, [row[key] for row in history], label=key)
+        for axes, name in ((left, "loss"), (right, "accuracy")):
+            axes.set_xlabel("epoch")
+            axes.set_ylabel(name)
+            axes.legend()
+            axes.grid(alpha=0.3)
+        figure.tight_layout()
+        figure.savefig(plot, dpi=100)
+
+
+# ------------------------------------------------- evaluate, predict, convert
+
+def evaluate(args, comm, say):
+    net = load(args.checkpoint, comm=comm)
+    X, y, source = read_dataset(args, comm, net.dtype.name)
+    extra = _extra(args.checkpoint, comm)
+    fraction = args.test_fraction
+    if fraction is None:
+        fraction = extra.get("test_fraction", 0.0) if extra.get("source") == source else 0.0
+    _, _, X_held, y_held = split(X, y, fraction, extra.get("split_seed", 0))
+    if fraction:
+        X, y = X_held, y_held
+    if net.normaliser is not None:
+        X = net.normaliser.transform(X)
+    scores = net.evaluate(X, y)
+    part = f"held-out {fraction:g} of " if fraction else ""
+    say(f"accuracy {scores['accuracy']:.4f}  loss {scores['loss']:.4f}  on {len(y)} samples "
+        f"({part}{source})")
     return scores
+
+
+def _extra(path, comm):
+    from ghostmlp.checkpoint import read_header
+    return read_header(path, comm)["extra"]
+
+
+def predict(args, comm, say):
+    net = load(args.checkpoint, comm=comm)
+    if args.inputs is None:
+        X, _ = data.load_digits(dtype=net.dtype.name)
+    else:
+        X = data.read_on_root(lambda: data.load(args.inputs, "inputs", dtype=net.dtype.name), comm)
+    if net.normaliser is not None:
+        X = net.normaliser.transform(X)
+    result = net.predict_proba(X) if args.probabilities else net.predict(X)
+    if is_root(comm):
+        if args.output.endswith(".npy"):
+            np.save(args.output, result)
+        else:
+            np.savetxt(args.output, result, fmt="%.9g" if args.probabilities else "%d")
+        say(f"wrote {len(result)} predictions to {args.output}")
+
+
+def convert(args, say):
+    if os.path.isdir(args.source):
+        X, y, classes = data.convert_images(args.source, size=tuple(args.size), out=args.output)
+        say(f"{len(X)} images of {len(classes)} classes ({', '.join(map(str, classes))}) "
+            f"-> {args.output}")
+        return
+    X = data.load(args.source, "inputs", dtype="float32")
+    y = data.load(args.labels, "labels") if args.labels else None
+    data.save_dataset(args.output, X, y)
+    say(f"{len(X)} samples of {X.shape[1]} values -> {args.output}")
+
+
+def info(comm, say):
+    from ghostmlp import __version__, _kernels
+    facts = bench.machine_facts()
+    say(f"ghostmlp {__version__}")
+    say(f"build: {_kernels.BUILD_INFO}")
+    say(f"MPI: {(facts['mpi'] or 'not available').splitlines()[0]}; ranks: "
+        f"{comm.Get_size() if comm is not None else 1}")
+    for blas in facts["blas"]:
+        say(f"BLAS: {blas['library']} {blas['version']} ({blas['architecture']}), "
+            f"{blas['threads']} thread(s), {blas['file']}")
+    if not facts["blas"]:
+        say("BLAS: (install threadpoolctl to see the BLAS libraries and threads)")
+    say(f"machine: {facts['cpu']}, {facts['cores']} cores, {facts['memory_gib']} GiB; "
+        f"python {facts['python']}, numpy {facts['numpy']}, scipy {facts['scipy']}")
+
+
+# ----------------------------------------------------------------------- main
+
+def is_root(comm):
+    return comm is None or comm.Get_rank() == 0
+
+
+def world():
+    """MPI.COMM_WORLD when running on several ranks, else None (the serial fast path)."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return None
+    return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    comm = world()
+    say = print if is_root(comm) else (lambda *_, **__: None)
     try:
-        train(args)
-    except ValueError as error:
-        print(f"ghostmlp: error: {error}", file=sys.stderr)
-        return 2
+        if args.command == "train":
+            train(args, comm, say)
+        elif args.command == "evaluate":
+            evaluate(args, comm, say)
+        elif args.command == "predict":
+            predict(args, comm, say)
+        elif args.command == "convert":
+            convert(args, say)
+        elif args.command == "bench":
+            run_bench(args, comm, say)
+        else:
+            info(comm, say)
+    except (ValueError, OSError, RuntimeError) as error:
+        return fail(f"ghostmlp {args.command}: error: {error}", comm)
+    except Exception:
+        return fail(traceback.format_exc(), comm)
     return 0
+
+
+def run_bench(args, comm, say):
+    from mpi4py import MPI
+    record = bench.time_training(args, comm if comm is not None else MPI.COMM_WORLD)
+    if record is not None:
+        say(bench.describe(record))
+        if args.json:
+            with open(args.json, "a") as out:
+                out.write(json.dumps(record) + "\n")
+
+
+def fail(message, comm):
+    """Print the error; on several ranks end the whole job (no rank is left waiting)."""
+    where = f" (rank {comm.Get_rank()} of {comm.Get_size()})" if comm is not None else ""
+    print(message.rstrip() + where, file=sys.stderr, flush=True)
+    if comm is not None:
+        comm.Abort(1)
+    return 1

@@ -1,18 +1,119 @@
-"""The `ghostmlp` command end to end, in process."""
+"""The `ghostmlp` command end to end: in process (serial) and under mpiexec at 1 and 3 ranks."""
+import csv
+import json
 import re
+import subprocess
+import sys
 
-from ghostmlp.cli import main
+import numpy as np
+import pytest
+
+import ghostmlp
+from ghostmlp.cli import learning_rate_at, main
+from test_mpi import mpiexec
+
+QUICK = ["--epochs", "6", "--hidden", "32", "--dtype", "float64"]
 
 
-def test_train_prints_held_out_accuracy(capsys):
-    assert main(["train", "--epochs", "8", "--hidden", "32", "--dtype", "float64"]) == 0
+def held_out(out):
+    return float(re.search(r"held-out accuracy (\d\.\d+) on 449 samples", out).group(1))
+
+
+def test_train_prints_progress_and_held_out_accuracy(capsys, tmp_path):
+    history, plot = tmp_path / "history.csv", tmp_path / "curves.png"
+    assert main(["train", *QUICK, "--validation-fraction", "0.1", "--history", str(history),
+                 "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     assert "64 -> 32 sigmoid -> 10 softmax" in out
-    assert len(re.findall(r"^epoch +\d+ ", out, re.M)) == 3
-    accuracy = float(re.search(r"held-out accuracy (\d\.\d+) on 449 digits", out).group(1))
-    assert 0.9 < accuracy <= 1.0
+    lines = re.findall(r"^epoch (\d+)  learning_rate (\S+)  loss \S+  accuracy \S+  "
+                       r"val_loss \S+  val_accuracy \S+  seconds \S+$", out, re.M)
+    assert [int(e) for e, _ in lines] == [1, 2, 3, 4, 5, 6]
+    assert [float(r) for _, r in lines] == [2.0, 2.0, 2.0, 0.4, 0.4, 0.08]
+    assert 0.8 < held_out(out) <= 1.0
+    rows = list(csv.DictReader(history.open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_bad_parameter_exits_non_zero_naming_it(capsys):
-    assert main(["train", "--learning-rate", "-1"]) == 2
+def test_learning_rate_schedule():
+    assert [learning_rate_at(e, 8, 1.0, "step") for e in range(8)] == [1, 1, 1, 1, .2, .2, .04, .04]
+    assert learning_rate_at(7, 8, 1.0, "none") == 1.0
+
+
+def test_checkpoint_resume_evaluate_predict(capsys, tmp_path, monkeypatch):
+    straight, half = tmp_path / "straight.gmlp", tmp_path / "half.gmlp"
+    common = ["--hidden", "16", "--dtype", "float64", "--momentum", "0.5", "--learning-rate",
+              "0.5", "--epochs", "6"]
+    assert main(["train", *common, "--checkpoint", str(straight)]) == 0
+
+    def interrupt_in_epoch_4(epoch, *args):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return learning_rate_at(epoch, *args)
+
+    with monkeypatch.context() as patch:               # a run killed after epoch 3's checkpoint
+        patch.setattr("ghostmlp.cli.learning_rate_at", interrupt_in_epoch_4)
+        with pytest.raises(KeyboardInterrupt):
+            main(["train", *common, "--checkpoint", str(half), "--checkpoint-every", "3"])
+    assert ghostmlp.load(half).epochs_trained == 3
+    assert main(["train", *common, "--checkpoint", str(half), "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed" in out and "after epoch 3" in out
+    for (w, b), (rw, rb) in zip(ghostmlp.load(straight).get_weights(),
+                                ghostmlp.load(half).get_weights()):
+        np.testing.assert_allclose(rw, w, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(rb, b, rtol=1e-12, atol=0)
+    assert main(["evaluate", "--checkpoint", str(straight)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"accuracy \S+  loss \S+  on 449 samples \(held-out 0.25 of digits\)", out)
+    predictions = tmp_path / "classes.txt"
+    assert main(["predict", "--checkpoint", str(straight), "--output", str(predictions)]) == 0
+    classes = np.loadtxt(predictions, dtype=int)
+    X, _ = ghostmlp.data.load_digits()
+    np.testing.assert_array_equal(classes, ghostmlp.load(straight).predict(X))
+
+
+def test_info_and_bench(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"ghostmlp {ghostmlp.__version__}") and "MPI:" in out and '"opt_flags"' in out
+    assert main(["bench", "--model", "S", "--batch", "4", "--iterations", "3", "--warmup", "1"]) == 0
+    assert re.search(r"S x1 ghost on 1 rank\(s\), batch 4: \S+ ms/iteration", capsys.readouterr().out)
+
+
+def test_errors_name_the_parameter_or_file(capsys, tmp_path):
+    assert main(["train", "--learning-rate", "-1"]) == 1
     assert "learning_rate" in capsys.readouterr().err
+    assert main(["train", "--inputs", str(tmp_path / "missing.txt"), "--labels", "x"]) == 1
+    assert "missing.txt" in capsys.readouterr().err
+    assert main(["train", "--resume"]) == 1
+    assert "--resume needs an existing --checkpoint" in capsys.readouterr().err
+
+
+def run_mpi(ranks, args, folder, timeout=240):
+    command = [mpiexec(), "-n", str(ranks), sys.executable, "-m", "ghostmlp", *args]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("ranks", [1, 3])
+def test_train_under_mpiexec_matches_serial(ranks, tmp_path, capsys):
+    args = ["train", "--epochs", "3", "--hidden", "24", "--dtype", "float64",
+            "--checkpoint", str(tmp_path / "net.gmlp")]
+    done = run_mpi(ranks, args, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("held-out accuracy") == 1           # rank 0 speaks
+    assert main(args[:-2]) == 0
+    assert held_out(done.stdout) == held_out(capsys.readouterr().out)
+    header = ghostmlp.checkpoint.read_header(tmp_path / "net.gmlp")
+    assert header["state"]["epochs_trained"] == 3
+
+
+def test_a_failing_rank_ends_the_whole_job(tmp_path):
+    bad = tmp_path / "inputs.txt"
+    bad.write_text("1 2 3\n4 five 6\n")
+    (tmp_path / "labels.txt").write_text("0\n1\n")
+    done = run_mpi(3, ["train", "--inputs", str(bad), "--labels", str(tmp_path / "labels.txt")],
+                   tmp_path, timeout=120)
+    assert done.returncode != 0
+    assert "inputs.txt" in done.stderr and "line 2" in done.stderr

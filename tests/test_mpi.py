@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-CASES = [HERE / "mpi" / "cases_model_parallel.py"]
+CASES = [HERE / "mpi" / "cases_model_parallel.py", HERE / "mpi" / "cases_data.py"]
 LIMIT_SECONDS = 300
 
 
