@@ -117,3 +117,15 @@ def test_a_failing_rank_ends_the_whole_job(tmp_path):
                    tmp_path, timeout=120)
     assert done.returncode != 0
     assert "inputs.txt" in done.stderr and "line 2" in done.stderr
+
+
+def test_convert_text_files_to_npz_and_back(capsys, tmp_path):
+    inputs, labels = tmp_path / "in.txt", tmp_path / "labels.txt"
+    inputs.write_text("0.5, 1\n2, 3.25\n# a comment\n4, 5\n")
+    labels.write_text("0 1\n1 0\n0 1\n")
+    assert main(["convert", str(inputs), str(tmp_path / "out.npz"), "--labels", str(labels)]) == 0
+    saved = np.load(tmp_path / "out.npz")
+    np.testing.assert_array_equal(saved["X"], [[0.5, 1], [2, 3.25], [4, 5]])
+    np.testing.assert_array_equal(saved["y"], [1, 0, 1])
+    assert main(["convert", str(tmp_path / "out.npz"), str(tmp_path / "back.txt")]) == 1
+    assert "out.npz" in capsys.readouterr().err          # two arrays: which one is X is unclear
