@@ -13,7 +13,7 @@ before releasing the GIL. ``LayerStack`` runs a whole serial training step in on
 """
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cython cimport floating
-from libc.math cimport exp, expf, log, tanh, tanhf, INFINITY
+from libc.math cimport exp, fabs, log, tanh, tanhf, INFINITY
 from scipy.linalg.cython_blas cimport (
     sgemm, dgemm, sgemv, dgemv, sger, dger, sdot, ddot, saxpy, daxpy, sscal, dscal)
 
@@ -103,20 +103,69 @@ cdef inline void _scal(int n, floating alpha, floating* x) noexcept nogil:
 
 # ------------------------------------------------------------- scalar functions
 
-cdef inline floating _exp(floating z) noexcept nogil:
-    if floating is float:
-        return expf(z)
-    else:
-        return exp(z)
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stdint.h>
+    #include <string.h>
+    /* Row loops of float32 e^x and sigmoid that vectorise: glibc's expf is a scalar call.
+       On x86-64 Linux each is compiled for AVX-512, AVX2 and the baseline, and the loader
+       picks the one the CPU runs (GCC's target_clones); elsewhere, the baseline alone.
+       Their selects vectorise only under -fno-trapping-math (setup.py's default flags). */
+    #if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__)
+    #define GHOSTMLP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+    #else
+    #define GHOSTMLP_CLONES
+    #endif
+
+    /* e^x as 2^n e^r with n = round(x log2 e), r = x - n ln 2 in two parts (Cody and
+       Waite), e^r from Cephes' expf polynomial: within 2 ulp of e^x on [-87.3, 88]. Below,
+       0 (e^x would be subnormal, under 1.2e-38); above, e^88. */
+    static inline float ghostmlp_expf(float x) {
+        float low = x < -87.3f ? 0.0f : 1.0f;
+        x = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);
+        float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+        float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+        float p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = (p * r) * r + r + 1.0f;
+        int32_t bits = ((int32_t)n + 127) << 23;
+        float scale;
+        memcpy(&scale, &bits, sizeof scale);
+        return p * scale * low;
+    }
+
+    /* row[i] := 1 / (1 + e^-(row[i] + bias)), from e = e^-|z|, which never overflows. */
+    GHOSTMLP_CLONES static void ghostmlp_sigmoid_rowf(float *row, Py_ssize_t n, float bias) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            float z = row[i] + bias;
+            float e = ghostmlp_expf(-fabsf(z));
+            float s = 1.0f / (1.0f + e);
+            row[i] = z >= 0.0f ? s : e * s;
+        }
+    }
+
+    /* row[i] := e^(row[i] - shift[i]); total[i] += row[i]: a softmax's middle pass. */
+    GHOSTMLP_CLONES static void ghostmlp_exp_rowf(float *row, const float *shift, float *total,
+                                                  Py_ssize_t n) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            row[i] = ghostmlp_expf(row[i] - shift[i]);
+            total[i] += row[i];
+        }
+    }
+    """
+    void ghostmlp_sigmoid_rowf(float* row, Py_ssize_t n, float bias) noexcept nogil
+    void ghostmlp_exp_rowf(float* row, const float* shift, float* total, Py_ssize_t n) noexcept nogil
 
 
-cdef inline floating _sigmoid(floating z) noexcept nogil:
-    """1 / (1 + e^-z), evaluated so that no exponential overflows."""
-    cdef floating e
-    if z >= 0:
-        return 1 / (1 + _exp(-z))
-    e = _exp(z)
-    return e / (1 + e)
+cdef inline double _sigmoid(double z) noexcept nogil:
+    """1 / (1 + e^-z) from e = e^-|z|, which never overflows (float64; float32 has its row loop)."""
+    cdef double e = exp(-fabs(z))
+    return 1 / (1 + e) if z >= 0 else e / (1 + e)
 
 
 cdef inline floating _tanh(floating z) noexcept nogil:
@@ -155,8 +204,11 @@ cdef void bias_activation_core(int n, int batch, floating* z, floating* bias, in
         row = z + j * B
         bj = bias[j] if bias != NULL else 0
         if act == _SIGMOID:
-            for i in range(B):
-                row[i] = _sigmoid(row[i] + bj)
+            if floating is float:
+                ghostmlp_sigmoid_rowf(row, B, bj)
+            else:
+                for i in range(B):
+                    row[i] = _sigmoid(row[i] + bj)
         elif act == _TANH:
             for i in range(B):
                 row[i] = _tanh(row[i] + bj)
@@ -188,9 +240,12 @@ cdef void softmax_core(int n, int batch, floating* z, floating* bias,
                 col_max[i] = row[i]
     for j in range(n):
         row = z + j * B
-        for i in range(B):
-            row[i] = _exp(row[i] - col_max[i])
-            col_sum[i] += row[i]
+        if floating is float:
+            ghostmlp_exp_rowf(row, col_max, col_sum, B)
+        else:
+            for i in range(B):
+                row[i] = exp(row[i] - col_max[i])
+                col_sum[i] += row[i]
     for i in range(B):
         col_sum[i] = 1 / col_sum[i]
     for j in range(n):
