@@ -19,6 +19,7 @@ class Piece:
 
     def __init__(self, inputs, in_offset, start, stop, out_offset, dtype, momentum):
         self.inputs = np.asarray(inputs)
+        self.all_inputs = bool(np.array_equal(self.inputs, np.arange(len(self.inputs))))
         self.in_offset, self.start, self.stop, self.out_offset = in_offset, start, stop, out_offset
         self.weights = np.zeros((len(inputs), stop - start), dtype=dtype)
         self.bias = np.zeros(stop - start, dtype=dtype)
@@ -30,6 +31,10 @@ class Piece:
 
     def own(self, rows):
         return rows[self.out_offset:self.out_offset + self.stop - self.start]
+
+    def columns(self, n_in):
+        """Index of the inputs among n_in neurons: a slice when they are all of them, in order."""
+        return slice(None) if self.all_inputs and len(self.inputs) == n_in else self.inputs
 
 
 class Layer:
@@ -164,7 +169,8 @@ class ModelParallel:
         bias = np.zeros(stop - start, dtype=self.dtype)
         for piece, lo, hi in self._overlaps(layer, start, stop):
             weights, b = piece.velocity if velocity else (piece.weights, piece.bias)
-            rows[lo - start:hi - start][:, piece.inputs] = weights[:, lo - piece.start:hi - piece.start].T
+            columns = piece.columns(rows.shape[1])
+            rows[lo - start:hi - start][:, columns] = weights[:, lo - piece.start:hi - piece.start].T
             bias[lo - start:hi - start] = b[lo - piece.start:hi - piece.start]
         return rows, bias
 
@@ -173,7 +179,8 @@ class ModelParallel:
         layer = self.layers[l - 1]
         for piece, lo, hi in self._overlaps(layer, start, start + len(rows)):
             weights, b = piece.velocity if velocity else (piece.weights, piece.bias)
-            weights[:, lo - piece.start:hi - piece.start] = rows[lo - start:hi - start][:, piece.inputs].T
+            columns = piece.columns(rows.shape[1])
+            weights[:, lo - piece.start:hi - piece.start] = rows[lo - start:hi - start][:, columns].T
             b[lo - piece.start:hi - piece.start] = bias[lo - start:hi - start]
 
     @staticmethod
