@@ -163,24 +163,50 @@ def save(net, path, extra=None):
     temporary = path + ".tmp"
     out = _MPIFile(comm, temporary, True) if comm is not None else _LocalFile(temporary, True)
     rank = comm.Get_rank() if comm is not None else 0
-    if rank == 0:
-        out.write_at(0, MAGIC + VERSION.to_bytes(8, "little") + len(text).to_bytes(8, "little") + text)
-    for entry, (name, layer, velocity, rows, cols) in zip(entries, _arrays(net)):
-        row_bytes = (cols or 1) * item
-        for lo, block in _own_blocks(net, layer, velocity, cols):
-            out.write_at(data_start + entry["offset"] + lo * row_bytes, block)
-    out.sync_close()
-    if comm is not None:
-        comm.Barrier()
-    if rank == 0:
-        os.replace(temporary, path)
-        directory = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    if comm is not None:
-        comm.Barrier()
+
+    def write_own_rows():
+        if rank == 0:
+            out.write_at(0, MAGIC + VERSION.to_bytes(8, "little") + len(text).to_bytes(8, "little")
+                         + text)
+        for entry, (name, layer, velocity, rows, cols) in zip(entries, _arrays(net)):
+            row_bytes = (cols or 1) * item
+            for lo, block in _own_blocks(net, layer, velocity, cols):
+                out.write_at(data_start + entry["offset"] + lo * row_bytes, block)
+
+    try:
+        failure = _attempt(write_own_rows)
+    finally:
+        out.sync_close()
+    _raise_on_every_rank(comm, failure)
+    _raise_on_every_rank(comm, _attempt(lambda: _publish(temporary, path)) if rank == 0 else None)
+
+
+def _publish(temporary, path):
+    """Rename the finished file over `path` and sync its folder: the atomic step of save()."""
+    os.replace(temporary, path)
+    directory = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _attempt(action):
+    """None when action() succeeds, else (error type name, message) of its OSError or ValueError."""
+    try:
+        action()
+    except (OSError, ValueError) as error:
+        return type(error).__name__, str(error)
+    return None
+
+
+def _raise_on_every_rank(comm, failure):
+    """Raise the first rank's failure (from _attempt) on every rank, so that none waits."""
+    failures = [failure] if comm is None else comm.allgather(failure)
+    for found in failures:
+        if found is not None:
+            kind, message = found
+            raise (ValueError if kind == "ValueError" else OSError)(message)
 
 
 def read_header(path, comm=None):
@@ -223,6 +249,8 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False):
     """
     from ghostmlp.network import Network
     path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
     source = _MPIFile(comm, path, False) if comm is not None else _LocalFile(path, False)
     try:
         header = _header(source, path)
@@ -232,8 +260,9 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False):
         if saved == "dense" and connectivity == "ghost":
             raise ValueError(f"{path}: a dense checkpoint cannot be loaded as a ghost network "
                              "(its off-block weights would be lost)")
-        if connectivity == "ghost" and blocks not in (None, config["blocks"]):
-            raise ValueError(f"{path}: saved with blocks={config['blocks']}, asked for {blocks}")
+        if blocks not in (None, config["blocks"]):
+            raise ValueError(f"{path}: saved with blocks={config['blocks']}, asked for {blocks} "
+                             "(a checkpoint keeps its blocks; connectivity='dense' drops them)")
         net = Network(seed=config["seed"], dtype=config["dtype"], loss=config["loss"],
                       learning_rate=config["learning_rate"], momentum=config["momentum"],
                       weight_decay=config["weight_decay"], comm=comm, connectivity=connectivity,
@@ -260,28 +289,39 @@ def _read_arrays(net, source, header, path):
     if missing:
         raise ValueError(f"{path}: checkpoint lacks the arrays {missing}")
     dtype = np.dtype(net.dtype).newbyteorder("<")
-    checksums = []
     for name, layer, velocity, rows, cols in expected:
         entry = entries[name]
         if entry["shape"] != ([rows, cols] if cols else [rows]) or np.dtype(entry["dtype"]) != dtype:
             raise ValueError(f"{path}: array {name} is {entry['dtype']} {entry['shape']}, "
                              f"expected {dtype.str} {[rows, cols] if cols else [rows]}")
-        start, stop = net.own_neurons(layer)
-        total = 0
-        for lo, hi in _chunks(start, stop, (cols or 1) * dtype.itemsize):
-            block = np.empty((hi - lo, cols or 1), dtype=dtype)
-            source.read_at(header["data_start"] + entry["offset"] + lo * block.shape[1] * dtype.itemsize,
-                           block)
-            total += _row_checksum(block, lo)
-            values = block.astype(net.dtype, copy=False)         # to the native byte order
-            if cols:
-                current_bias = net.own_rows(layer, lo, hi, velocity)[1]
-                net.set_own_rows(layer, lo, values, current_bias, velocity)
-            else:
-                current_rows = net.own_rows(layer, lo, hi, velocity)[0]
-                net.set_own_rows(layer, lo, current_rows, values[:, 0], velocity)
-        checksums.append(total % 2**64)
+    checksums = []
+
+    def read_own_rows():
+        for name, layer, velocity, rows, cols in expected:
+            checksums.append(_read_own_rows(net, source, header, entries[name], layer, velocity,
+                                            cols, dtype))
+
     comm = _comm(net)
+    _raise_on_every_rank(comm, _attempt(read_own_rows))
     for (name, *_), total in zip(expected, _allreduce_sum(comm, checksums)):
         if int(total) != entries[name]["checksum"]:
             raise ValueError(f"{path}: array {name} fails its checksum: the file is damaged")
+
+
+def _read_own_rows(net, source, header, entry, layer, velocity, cols, dtype):
+    """Read this rank's rows of one array into the network; returns their checksum."""
+    start, stop = net.own_neurons(layer)
+    total = 0
+    for lo, hi in _chunks(start, stop, (cols or 1) * dtype.itemsize):
+        block = np.empty((hi - lo, cols or 1), dtype=dtype)
+        source.read_at(header["data_start"] + entry["offset"] + lo * block.shape[1] * dtype.itemsize,
+                       block)
+        total += _row_checksum(block, lo)
+        values = block.astype(net.dtype, copy=False)         # to the native byte order
+        rows, bias = net.own_rows(layer, lo, hi, velocity)
+        if cols:
+            rows = values
+        else:
+            bias = values[:, 0]
+        net.set_own_rows(layer, lo, rows, bias, velocity)
+    return total % 2**64

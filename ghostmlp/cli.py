@@ -39,6 +39,13 @@ def add_data_arguments(parser, labels=True):
                                  "the split the checkpoint was trained with)")
 
 
+def add_checkpoint_arguments(parser):
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--as-dense", action="store_true",
+                        help="load a ghost checkpoint as the equivalent dense network, on any "
+                             "number of ranks (ghost layouts need a rank count that divides K)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="ghostmlp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -73,11 +80,11 @@ def build_parser():
     train.add_argument("--resume", action="store_true", help="continue from --checkpoint")
 
     evaluate = commands.add_parser("evaluate", help="loss and accuracy of a checkpoint")
-    evaluate.add_argument("--checkpoint", required=True)
+    add_checkpoint_arguments(evaluate)
     add_data_arguments(evaluate)
 
     predict = commands.add_parser("predict", help="write a checkpoint's predictions to a file")
-    predict.add_argument("--checkpoint", required=True)
+    add_checkpoint_arguments(predict)
     add_data_arguments(predict, labels=False)
     predict.add_argument("--output", required=True, help="one class per line (.txt) or .npy")
     predict.add_argument("--probabilities", action="store_true", help="write the output rows")
@@ -215,8 +222,12 @@ def write_history(history, path, plot):
 
 # ------------------------------------------------- evaluate, predict, convert
 
+def load_checkpoint(args, comm):
+    return load(args.checkpoint, comm=comm, connectivity="dense" if args.as_dense else None)
+
+
 def evaluate(args, comm, say):
-    net = load(args.checkpoint, comm=comm)
+    net = load_checkpoint(args, comm)
     X, y, source = read_dataset(args, comm, net.dtype.name)
     extra = _extra(args.checkpoint, comm)
     fraction = args.test_fraction
@@ -240,7 +251,7 @@ def _extra(path, comm):
 
 
 def predict(args, comm, say):
-    net = load(args.checkpoint, comm=comm)
+    net = load_checkpoint(args, comm)
     if args.inputs is None:
         X, _ = data.load_digits(dtype=net.dtype.name)
     else:

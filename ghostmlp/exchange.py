@@ -5,10 +5,30 @@ from mpi4py import MPI
 # Tags of halo messages, named after the receiving slot: a value for the receiver's
 # ghostTop (the sender's last neuron) or for its ghostBottom (the sender's first neuron).
 TAG_TOP, TAG_BOTTOM = 11, 12
+_CACHE_KEYVAL = []      # the MPI attribute under which a communicator keeps ghostmlp's copies
+
+
+def library_communicators(comm, master):
+    """(our duplicate of comm, its working ranks' communicator), made once per comm and layout.
+
+    Cached as an attribute of `comm`, so that networks built one after another (sweeps,
+    cross-validation) share them instead of using up MPI's communicators. Collective.
+    """
+    if not _CACHE_KEYVAL:
+        _CACHE_KEYVAL.append(MPI.Comm.Create_keyval())
+    cache = comm.Get_attr(_CACHE_KEYVAL[0])
+    if cache is None:
+        cache = {}
+        comm.Set_attr(_CACHE_KEYVAL[0], cache)
+    if master not in cache:
+        dup = comm.Dup()
+        working = dup.Get_rank() >= (1 if master else 0)
+        cache[master] = (dup, dup.Split(0 if working else MPI.UNDEFINED, dup.Get_rank()))
+    return cache[master]
 
 
 class Exchange:
-    """Communication of one network on its own duplicate of `comm`, counted and timed.
+    """Communication of one network on the library's duplicate of `comm`, counted and timed.
 
     Working ranks are all ranks, or all but rank 0 with master=True (rank 0 then only
     takes part in the output gather). Halo neighbours form a ring of the working ranks.
@@ -17,11 +37,10 @@ class Exchange:
     """
 
     def __init__(self, comm, master=False):
-        self.comm = comm.Dup()
+        self.comm, self.workers = library_communicators(comm, master)
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         first_worker = 1 if master else 0
         self.is_worker = self.rank >= first_worker
-        self.workers = self.comm.Split(0 if self.is_worker else MPI.UNDEFINED, self.rank)
         self.n_workers = self.size - first_worker
         self.worker_rank = self.rank - first_worker if self.is_worker else -1
         self.prev = (self.worker_rank - 1) % self.n_workers
@@ -130,7 +149,3 @@ class Exchange:
         self.comm.Allreduce(local, totals, op=MPI.SUM)
         return maxima, totals / self.size
 
-    def free(self):
-        if self.workers != MPI.COMM_NULL:
-            self.workers.Free()
-        self.comm.Free()

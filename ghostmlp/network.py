@@ -1,4 +1,5 @@
 """Network: the paper's MLP API (add_layer, initialize, forward, compute_loss, backward) and training."""
+import contextlib
 import math
 import numbers
 
@@ -25,8 +26,19 @@ INIT_STREAM, SHUFFLE_STREAM = 1, 2
 PREDICT_CHUNK = 1024
 
 
+def _is_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _dtype_name(dtype):
+    try:
+        return None if dtype is None else np.dtype(dtype).name
+    except TypeError:
+        return None
+
+
 def _check_positive(name, value, allow_zero=False, upper=math.inf):
-    if (not isinstance(value, numbers.Real) or not math.isfinite(value)
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value)
             or value < 0 or (value == 0 and not allow_zero) or value >= upper):
         bound = ">= 0" if allow_zero else "> 0"
         limit = "" if upper == math.inf else f" and < {upper}"
@@ -58,17 +70,19 @@ class Network:
     def __init__(self, seed=0, dtype="float32", loss="mse", learning_rate=0.1,
                  momentum=0.0, weight_decay=0.0, comm=None, connectivity="dense",
                  blocks=None, ghost_gradients="exact", master=False):
-        if not isinstance(seed, numbers.Integral) or seed < 0:
+        if not _is_integer(seed) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        if dtype is None or np.dtype(dtype).name not in DTYPES:
+        if _dtype_name(dtype) not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        if loss not in LOSSES:
+        if not isinstance(loss, str) or loss not in LOSSES:
             raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
+        if comm is not None and not hasattr(comm, "Get_size"):
+            raise ValueError(f"comm must be an mpi4py communicator or None, got {comm!r}")
         if connectivity not in ("dense", "ghost"):
             raise ValueError(f"connectivity must be 'dense' or 'ghost', got {connectivity!r}")
         if ghost_gradients not in ("exact", "local"):
             raise ValueError(f"ghost_gradients must be 'exact' or 'local', got {ghost_gradients!r}")
-        if blocks is not None and (not isinstance(blocks, numbers.Integral) or blocks < 1):
+        if blocks is not None and (not _is_integer(blocks) or blocks < 1):
             raise ValueError(f"blocks must be a positive integer, got {blocks!r}")
         if blocks is not None and connectivity == "dense":
             raise ValueError("blocks applies to connectivity='ghost' only")
@@ -106,7 +120,7 @@ class Network:
             raise ValueError("add_layer: the network is already initialized")
         if kind not in ("input", "hidden", "output"):
             raise ValueError(f"add_layer: kind must be 'input', 'hidden' or 'output', got {kind!r}")
-        if not isinstance(size, numbers.Integral) or size < 1:
+        if not _is_integer(size) or size < 1:
             raise ValueError(f"add_layer: size must be a positive integer, got {size!r}")
         kinds = [k for k, _, _ in self.layers]
         if (kind == "input") != (not kinds):
@@ -166,8 +180,6 @@ class Network:
         if self.parallel:
             check_layout(self.sizes, self.workers, self.connectivity, self.blocks)
             from ghostmlp.parallel import ModelParallel   # imports mpi4py
-            if self._model is not None:
-                self._model.exchange.free()
             self._model = ModelParallel(
                 self.comm if self.comm is not None else _comm_self(), self.sizes,
                 [ACTIVATIONS[act] for _, _, act in self.layers[1:]], LOSSES[self.loss],
@@ -208,6 +220,8 @@ class Network:
             if new_w.shape != w_shape or new_b.shape != b_shape:
                 raise ValueError(f"set_weights: pair {index} must have shapes {w_shape} and "
                                  f"{b_shape}, got {new_w.shape} and {new_b.shape}")
+            if not (np.isfinite(new_w).all() and np.isfinite(new_b).all()):
+                raise ValueError(f"set_weights: pair {index} holds NaN or infinite values")
         if self._model is not None:
             self._model.set_weights(weights)   # entries without an edge are ignored
             return
@@ -245,10 +259,11 @@ class Network:
         """forward + loss + backward + update on one batch; returns the batch-mean loss."""
         X = self._inputs(X)
         self._ensure_capacity(len(X))
+        targets = self._targets(Y, len(X))
         self._stage = None
+        loss = self._stack.step(X, targets, self.learning_rate, self.momentum, self.weight_decay)
         self.steps_trained += 1
-        return self._stack.step(X, self._targets(Y, len(X)), self.learning_rate,
-                                self.momentum, self.weight_decay)
+        return loss
 
     def gradients(self, X, Y):
         """[(dL/dW, dL/db)] of the batch-mean loss at the current weights; nothing changes."""
@@ -274,13 +289,17 @@ class Network:
         per epoch]}, plus "val_loss" and "val_accuracy" when validation=(X_val, Y_val).
         """
         self._require_initialized()
-        if not isinstance(epochs, numbers.Integral) or epochs < 1:
+        if not _is_integer(epochs) or epochs < 1:
             raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
-        if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        if not _is_integer(batch_size) or batch_size < 1:
             raise ValueError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
         if learning_rate is not None:
             self.learning_rate = _check_positive("learning_rate", learning_rate)
+        if validation is not None and len(validation) != 2:
+            raise ValueError("fit: validation must be a pair (X_val, Y_val)")
         X = self._inputs(X)
+        if not np.isfinite(X).all():
+            raise ValueError("fit: X holds NaN or infinite values")
         targets = self._targets(Y, len(X))
         batch_size = min(int(batch_size), len(X))
         self._ensure_capacity(batch_size)
@@ -315,10 +334,11 @@ class Network:
         X = self._inputs(X)
         self._ensure_capacity(min(len(X), PREDICT_CHUNK))
         out = np.empty((len(X), self.sizes[-1]), dtype=self.dtype)
-        for start in range(0, len(X), self._capacity):
-            chunk = X[start:start + self._capacity]
-            self._stack.forward(chunk)
-            out[start:start + len(chunk)] = self._outputs(len(chunk)).T
+        with self._inference():
+            for start in range(0, len(X), self._capacity):
+                chunk = X[start:start + self._capacity]
+                self._stack.forward(chunk)
+                out[start:start + len(chunk)] = self._outputs(len(chunk)).T
         self._stage = None
         return out
 
@@ -333,11 +353,13 @@ class Network:
         self._ensure_capacity(min(len(X), PREDICT_CHUNK))
         total, correct = 0.0, 0
         classes = targets if targets.ndim == 1 else np.argmax(targets, axis=1)
-        for start in range(0, len(X), self._capacity):
-            stop = min(start + self._capacity, len(X))
-            self._stack.forward(X[start:stop])
-            total += (stop - start) * self._stack.loss_delta(targets[start:stop])
-            correct += int(np.sum(np.argmax(self._outputs(stop - start), axis=0) == classes[start:stop]))
+        with self._inference():
+            for start in range(0, len(X), self._capacity):
+                stop = min(start + self._capacity, len(X))
+                self._stack.forward(X[start:stop])
+                total += (stop - start) * self._stack.loss_delta(targets[start:stop])
+                correct += int(np.sum(np.argmax(self._outputs(stop - start), axis=0)
+                                      == classes[start:stop]))
         self._stage = None
         return {"loss": total / len(X), "accuracy": correct / len(X)}
 
@@ -352,6 +374,8 @@ class Network:
 
     def own_neurons(self, layer):
         """[start, stop) of the neurons of weight layer `layer` (1 = first hidden) on this rank."""
+        if not 1 <= layer < len(self.layers):
+            raise ValueError(f"layer must lie in [1, {len(self.layers) - 1}], got {layer}")
         if self._model is not None:
             own = self._model.layers[layer - 1]
             return (own.start, own.stop) if self._model.exchange.is_worker else (0, 0)
@@ -407,6 +431,10 @@ class Network:
         if self._model is not None:
             self._model.reset_stats()
 
+    def _inference(self):
+        """Context in which forward passes are not training: stats() leaves them out."""
+        return self._model.uncounted() if self._model is not None else contextlib.nullcontext()
+
     def _require_initialized(self):
         if not self._initialized:
             raise RuntimeError("call initialize() first")
@@ -422,6 +450,8 @@ class Network:
         """Class indices as int64[B], or rows as dtype[B, n_out], checked against the output layer."""
         Y = np.asarray(Y)
         n_out = self.sizes[-1]
+        if Y.ndim == 0:
+            raise ValueError(f"Y must be class indices [B] or rows [B, {n_out}], got {Y!r}")
         if len(Y) != batch:
             raise ValueError(f"Y must have {batch} rows (one per sample of X), got {len(Y)}")
         if Y.ndim == 1:

@@ -1,4 +1,5 @@
 """Model-parallel layout and step: each rank holds a slice of every layer (dense or ghost blocks)."""
+import contextlib
 import math
 import time
 
@@ -119,20 +120,10 @@ class ModelParallel:
                     piece.weights[:, j - piece.start] = np.random.default_rng(stream).uniform(
                         -bound, bound, fan_in)
 
-    def masks(self):
-        """Boolean [fan_in, fan_out] edge masks of every layer, from the pieces' inputs."""
-        return [self._assemble([(piece, np.ones(piece.weights.shape, bool)) for piece in layer.pieces],
-                               layer, l, bool)
-                for l, layer in enumerate(self.layers, 1)]
-
     def _assemble(self, parts, layer, l, dtype):
         full = np.zeros((self.sizes[l - 1], layer.size), dtype=dtype)
         for piece, values in parts:
             full[piece.inputs, piece.start:piece.stop] = values
-        if dtype is bool:
-            counts = full.astype(np.int32)
-            self.exchange.allreduce_sum(counts)
-            return counts > 0
         self.exchange.allreduce_sum(full)
         return full
 
@@ -331,7 +322,11 @@ class ModelParallel:
             rows = self._view(self.deltas[l - 2], previous.n_own + 2, batch)
             rows[:] = 0
             for piece in layer.pieces:
-                K.backprop(piece.own(delta), piece.weights, piece.rows(rows), accumulate=True)
+                if self.exact:
+                    K.backprop(piece.own(delta), piece.weights, piece.rows(rows), accumulate=True)
+                else:   # ghosts are constants: only the block's own neurons get its deltas
+                    K.backprop(piece.own(delta), piece.weights[1:-1], piece.rows(rows)[1:-1],
+                               accumulate=True)
             if self.exact:
                 self.exchange.reverse_halo(rows, self._view(self.inbox, 2, batch))
             K.apply_derivative(rows[1:-1], a_own, previous.activation)
@@ -384,6 +379,16 @@ class ModelParallel:
             "bytes_per_rank": bytes_mean, "bytes_max": bytes_max,
             "collectives": {k: v / n for k, v in ex.collectives.items()},
         }
+
+    @contextlib.contextmanager
+    def uncounted(self):
+        """Leave the communication and time of what runs inside (inference) out of stats()."""
+        ex = self.exchange
+        saved = ex.messages, ex.bytes, dict(ex.collectives), ex.seconds, self.step_seconds
+        try:
+            yield
+        finally:
+            ex.messages, ex.bytes, ex.collectives, ex.seconds, self.step_seconds = saved
 
     def reset_stats(self):
         self.exchange.reset_counters()

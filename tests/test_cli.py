@@ -129,3 +129,15 @@ def test_convert_text_files_to_npz_and_back(capsys, tmp_path):
     np.testing.assert_array_equal(saved["y"], [1, 0, 1])
     assert main(["convert", str(tmp_path / "out.npz"), str(tmp_path / "back.txt")]) == 1
     assert "out.npz" in capsys.readouterr().err          # two arrays: which one is X is unclear
+
+
+def test_a_ghost_checkpoint_evaluates_as_dense(capsys, tmp_path):
+    path = str(tmp_path / "ghost.gmlp")
+    assert main(["train", "--epochs", "2", "--hidden", "24", "--connectivity", "ghost",
+                 "--blocks", "2", "--checkpoint", path]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", path]) == 0
+    ghost = capsys.readouterr().out
+    assert main(["evaluate", "--checkpoint", path, "--as-dense"]) == 0
+    dense = capsys.readouterr().out
+    assert ghost.split("  on ")[0] == dense.split("  on ")[0] and "accuracy 0." in ghost

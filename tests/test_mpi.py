@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-CASES = [HERE / "mpi" / "cases_model_parallel.py", HERE / "mpi" / "cases_data.py"]
+CASES = [HERE / "mpi" / name for name in
+         ("cases_model_parallel.py", "cases_data.py", "cases_checkpoint.py")]
 LIMIT_SECONDS = 300
 
 

@@ -59,10 +59,12 @@ def test_dense_gradients_equal_serial():
     everywhere(same_weights(serial.gradients(X, y), parallel.gradients(X, y)), "gradients")
 
 
-def test_ghost_with_fixed_blocks_is_independent_of_the_rank_count():
+@pytest.mark.parametrize("gradients", ["exact", "local"])
+def test_ghost_with_fixed_blocks_is_independent_of_the_rank_count(gradients):
     X, y = data(GHOST_SIZES)
-    alone = build(GHOST_SIZES, connectivity="ghost", blocks=FIXED_BLOCKS, comm=MPI.COMM_SELF)
-    spread = build(GHOST_SIZES, connectivity="ghost", blocks=FIXED_BLOCKS, comm=comm)
+    options = dict(connectivity="ghost", blocks=FIXED_BLOCKS, ghost_gradients=gradients)
+    alone = build(GHOST_SIZES, comm=MPI.COMM_SELF, **options)
+    spread = build(GHOST_SIZES, comm=comm, **options)
     everywhere(same_weights(alone.get_weights(), spread.get_weights()), "initial weights")
     for _ in range(4):
         everywhere(close(alone.train_step(X, y), spread.train_step(X, y)), "loss")
