@@ -25,7 +25,7 @@ def quick(args, comm=MPI.COMM_WORLD):
         options = argparse.Namespace(model="S", scale=1.0, connectivity=connectivity, blocks=None,
                                      master=False, ghost_gradients="exact", batch=8,
                                      iterations=3, warmup=1, dtype="float32", threads=1, json=None)
-        records.append(time_training(options, comm, shlex.join(sys.argv) + f" [{connectivity}]"))
+        records.append(time_training(options, comm, command("--quick") + f" [{connectivity}]"))
     if comm.Get_rank() == 0:
         options = argparse.Namespace(model="S", scale=1.0, batch=[1], dtype="float32",
                                      iterations=20, warmup=5)
@@ -35,6 +35,14 @@ def quick(args, comm=MPI.COMM_WORLD):
             if missing or json.loads(json.dumps(record)) != record:
                 raise SystemExit(f"harness --quick: record lacks {missing}")
         emit(records, args.json)
+
+
+def command(subcommand):
+    """How this run was started, as a user would type it."""
+    size = MPI.COMM_WORLD.Get_size()
+    launcher = f"mpiexec -n {size} " if size > 1 else ""
+    arguments = sys.argv[sys.argv.index(subcommand):]
+    return f"{launcher}python -m benchmarks.harness {shlex.join(arguments)}"
 
 
 def main(argv=None):
@@ -51,7 +59,7 @@ def main(argv=None):
     if args.quick:
         quick(args)
     elif args.command == "train":
-        record = time_training(args, MPI.COMM_WORLD)
+        record = time_training(args, MPI.COMM_WORLD, command("train"))
         if record is not None:
             emit([record], args.json)
     elif args.command == "compare":

@@ -1,11 +1,8 @@
 """Timing of training iterations on the paper's Table I models, and the facts of the machine."""
-import argparse
 import datetime
 import os
 import platform
 import resource
-import shlex
-import sys
 
 import numpy as np
 
@@ -171,7 +168,7 @@ def add_arguments(parser):
     parser.add_argument("--json", help="append one JSON line of results to this file (rank 0)")
 
 
-def time_training(args, comm, command=None):
+def time_training(args, comm, command):
     """Time `iterations` training steps after `warmup` on the ranks of `comm` (an mpi4py
     communicator); returns the JSON-serialisable record on rank 0, None elsewhere."""
     from mpi4py import MPI
@@ -200,7 +197,7 @@ def time_training(args, comm, command=None):
         return None
     median = float(np.median(timed))
     record = {
-        "kind": "train", "command": command or shlex.join(sys.argv),
+        "kind": "train", "command": command,
         "ranks": comm.Get_size(), "working_ranks": net.workers, "master": net.master,
         "model": args.model, "scale": args.scale, "sizes": sizes,
         "connectivity": args.connectivity, "blocks": net.blocks, "connections": net.n_weights,

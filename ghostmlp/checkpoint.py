@@ -270,7 +270,11 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False):
                       ghost_gradients=config["ghost_gradients"], master=master)
         for kind, size, activation in config["layers"]:
             net.add_layer(kind, size, activation=activation)
-        net.initialize()
+        try:
+            net.initialize()
+        except ValueError as error:
+            raise ValueError(f"{path}: {error} (a ghost checkpoint loads on working-rank counts "
+                             f"that divide its blocks, or anywhere as connectivity='dense')") from None
         _read_arrays(net, source, header, path)
     finally:
         source.close()

@@ -3,6 +3,7 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import sys
 import time
 import traceback
@@ -10,11 +11,19 @@ import traceback
 import numpy as np
 
 from ghostmlp import bench, data
-from ghostmlp.checkpoint import load
+from ghostmlp.checkpoint import load, read_header
 from ghostmlp.network import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, Network
 
 # Step decay: the first half of the epochs at the given rate, a quarter at 1/5, a quarter at 1/25.
 DECAY_PHASES = ((0.5, 1.0), (0.75, 0.2), (1.0, 0.04))
+# train's defaults. With --resume, the network's come from the checkpoint's "network" and the
+# schedule's and data's from its "extra"; options given anyway must agree with the network.
+NETWORK_DEFAULTS = {"hidden": [256], "activation": "sigmoid", "output_activation": "softmax",
+                    "loss": "cross_entropy", "momentum": 0.0, "weight_decay": 1e-4,
+                    "connectivity": "dense", "blocks": None, "ghost_gradients": "exact",
+                    "seed": 0, "dtype": "float32"}
+RUN_DEFAULTS = {"learning_rate": 2.0, "decay": "step", "epochs": 60, "batch_size": 16,
+                "normalise": "none", "test_fraction": 0.25, "validation_fraction": 0.0}
 
 
 def learning_rate_at(epoch, epochs, rate, decay):
@@ -33,6 +42,8 @@ def add_data_arguments(parser, labels=True):
     source.add_argument("--inputs", help="input file: text, CSV, .npy/.npz or IDX (gzipped or not)")
     if labels:
         parser.add_argument("--labels", help="label file: one class per line, one-hot rows, ...")
+        parser.add_argument("--label-column", help="the labels are this column (name or index) "
+                                                   "of the CSV --inputs")
         parser.add_argument("--label-kind", choices=("auto", "index", "onehot", "rows"), default="auto")
         parser.add_argument("--test-fraction", type=float,
                             help="held-out share (default 0.25 for training; for evaluation, "
@@ -50,29 +61,32 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="ghostmlp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train a network (default: the bundled digits)")
+    train = commands.add_parser(
+        "train", help="train a network (default: the bundled digits)",
+        description="Options left out take their defaults, or with --resume the checkpoint's.")
     add_data_arguments(train)
-    train.add_argument("--hidden", type=int, nargs="+", default=[256], help="hidden layer sizes")
-    train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="sigmoid")
-    train.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS, default="softmax")
-    train.add_argument("--loss", choices=tuple(LOSSES), default="cross_entropy")
-    train.add_argument("--learning-rate", type=float, default=2.0)
-    train.add_argument("--decay", choices=("step", "none"), default="step",
-                       help="step: 1/5 of the rate after half the epochs, 1/25 after three quarters")
-    train.add_argument("--momentum", type=float, default=0.0)
-    train.add_argument("--weight-decay", type=float, default=1e-4)
-    train.add_argument("--epochs", type=int, default=60)
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--connectivity", choices=("dense", "ghost"), default="dense")
+    train.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes (256)")
+    train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, help="(sigmoid)")
+    train.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS, help="(softmax)")
+    train.add_argument("--loss", choices=tuple(LOSSES), help="(cross_entropy)")
+    train.add_argument("--learning-rate", type=float, help="(2.0)")
+    train.add_argument("--decay", choices=("step", "none"),
+                       help="step (default): 1/5 of the rate after half the epochs, 1/25 after "
+                            "three quarters")
+    train.add_argument("--momentum", type=float, help="(0)")
+    train.add_argument("--weight-decay", type=float, help="(1e-4)")
+    train.add_argument("--epochs", type=int, help="total epochs, a resumed run's included (60)")
+    train.add_argument("--batch-size", type=int, help="(16)")
+    train.add_argument("--connectivity", choices=("dense", "ghost"), help="(dense)")
     train.add_argument("--blocks", type=int, help="ghost blocks K (default: the working ranks)")
-    train.add_argument("--ghost-gradients", choices=("exact", "local"), default="exact")
+    train.add_argument("--ghost-gradients", choices=("exact", "local"), help="(exact)")
     train.add_argument("--master", action="store_true", help="rank 0 only gathers outputs and loss")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    train.add_argument("--normalise", choices=("none", "standard", "minmax"), default="none",
-                       help="input normalisation, fitted on the training split only")
-    train.add_argument("--validation-fraction", type=float, default=0.0,
-                       help="share of the training split held out for validation each epoch")
+    train.add_argument("--seed", type=int, help="initialisation, shuffling and splits (0)")
+    train.add_argument("--dtype", choices=("float32", "float64"), help="(float32)")
+    train.add_argument("--normalise", choices=("none", "standard", "minmax"),
+                       help="input normalisation, fitted on the training split only (none)")
+    train.add_argument("--validation-fraction", type=float,
+                       help="share of the training split held out for validation each epoch (0)")
     train.add_argument("--history", help="write the per-epoch history here (.csv or .json)")
     train.add_argument("--plot", help="loss and accuracy curves as a PNG (needs matplotlib)")
     train.add_argument("--checkpoint", help="write a checkpoint here at the end")
@@ -104,18 +118,33 @@ def build_parser():
 # ----------------------------------------------------------------------- data
 
 def read_dataset(args, comm, dtype):
-    """(X, y, source) on every rank: the bundled digits, or the files, read by rank 0 only."""
+    """(X, y, source) on every rank: the bundled digits, or the files, read by rank 0 only.
+
+    Labels come from --labels, from --label-column of a CSV, or from the y array of an
+    .npz holding X and y (as `ghostmlp convert` writes).
+    """
     if args.inputs is None:
+        if args.labels is not None or args.label_column is not None:
+            raise ValueError("--labels and --label-column need --inputs")
         X, y = data.load_digits(dtype=dtype)
         return X, y, "digits"
-    if getattr(args, "labels", None) is None:
-        raise ValueError("--inputs needs --labels")
-    X, y = data.read_on_root(lambda: (
-        data.load(args.inputs, "inputs", dtype=dtype),
-        data.load(args.labels, "labels", kind=args.label_kind, dtype=dtype)), comm)
+    X, y = data.read_on_root(lambda: read_files(args, dtype), comm)
     if len(X) != len(y):
         raise ValueError(f"{args.inputs} has {len(X)} samples but {args.labels} has {len(y)} labels")
     return X, y, os.path.abspath(args.inputs)
+
+
+def read_files(args, dtype):
+    if args.label_column is not None:
+        column = int(args.label_column) if args.label_column.lstrip("-").isdigit() else args.label_column
+        return data.load_csv(args.inputs, label_column=column, dtype=dtype)
+    if args.labels is None:
+        if args.inputs.endswith(".npz"):
+            return (data.load(args.inputs, "inputs", key="X", dtype=dtype),
+                    data.load(args.inputs, "labels", key="y", kind=args.label_kind, dtype=dtype))
+        raise ValueError("--inputs needs --labels (or --label-column, or an .npz with X and y)")
+    return (data.load(args.inputs, "inputs", dtype=dtype),
+            data.load(args.labels, "labels", kind=args.label_kind, dtype=dtype))
 
 
 def split(X, y, fraction, seed):
@@ -129,27 +158,29 @@ def split(X, y, fraction, seed):
 # ---------------------------------------------------------------------- train
 
 def train(args, comm, say):
-    X, y, source = read_dataset(args, comm, args.dtype)
-    test_fraction = 0.25 if args.test_fraction is None else args.test_fraction
-    X_train, y_train, X_test, y_test = split(X, y, test_fraction, args.seed)
-    X_train, y_train, X_val, y_val = split(X_train, y_train, args.validation_fraction, args.seed + 1)
+    if args.resume and (not args.checkpoint or not os.path.exists(args.checkpoint)):
+        raise ValueError(f"--resume needs an existing --checkpoint, got {args.checkpoint!r}")
+    header = read_header(args.checkpoint, comm) if args.resume else None
+    opts = train_options(args, header)
+    X, y, source = read_dataset(args, comm, opts.dtype)
+    X_train, y_train, X_test, y_test = split(X, y, opts.test_fraction, opts.seed)
+    X_train, y_train, X_val, y_val = split(X_train, y_train, opts.validation_fraction, opts.seed + 1)
     if args.resume:
-        if not args.checkpoint or not os.path.exists(args.checkpoint):
-            raise ValueError(f"--resume needs an existing --checkpoint, got {args.checkpoint!r}")
         net = load(args.checkpoint, comm=comm, master=args.master)
         say(f"resumed {args.checkpoint} after epoch {net.epochs_trained}")
     else:
-        net = new_network(args, comm, X_train.shape[1], y)
-        if args.normalise != "none":
-            net.normaliser = data.Normaliser(args.normalise).fit(X_train)
+        net = new_network(opts, comm, X_train.shape[1], y)
+        if opts.normalise != "none":
+            net.normaliser = data.Normaliser(opts.normalise).fit(X_train)
     normalise = net.normaliser.transform if net.normaliser is not None else (lambda A: A)
     X_train, X_val, X_test = normalise(X_train), normalise(X_val), normalise(X_test)
     say(repr(net))
-    extra = {"source": source, "test_fraction": test_fraction, "split_seed": args.seed}
+    extra = {"source": source, "split_seed": opts.seed,
+             **{key: getattr(opts, key) for key in RUN_DEFAULTS}}
     history, start = [], time.perf_counter()
-    for epoch in range(net.epochs_trained, args.epochs):
-        rate = learning_rate_at(epoch, args.epochs, args.learning_rate, args.decay)
-        loss = net.fit(X_train, y_train, epochs=1, batch_size=args.batch_size,
+    for epoch in range(net.epochs_trained, opts.epochs):
+        rate = learning_rate_at(epoch, opts.epochs, opts.learning_rate, opts.decay)
+        loss = net.fit(X_train, y_train, epochs=1, batch_size=opts.batch_size,
                        learning_rate=rate)["loss"][-1]
         row = {"epoch": epoch + 1, "learning_rate": rate, "loss": loss,
                "accuracy": net.evaluate(X_train, y_train)["accuracy"]}
@@ -172,6 +203,50 @@ def train(args, comm, say):
     if is_root(comm):
         write_history(history, args.history, args.plot)
     return net
+
+
+def train_options(args, header):
+    """train's settings: the options given, else the checkpoint's when resuming, else defaults."""
+    saved_network, saved_run = {}, {}
+    if header is not None:
+        config = header["network"]
+        layers = config["layers"]
+        saved_network = {"hidden": [size for kind, size, _ in layers if kind == "hidden"],
+                         "activation": layers[1][2] if len(layers) > 2 else "sigmoid",
+                         "output_activation": layers[-1][2],
+                         **{key: config[key] for key in NETWORK_DEFAULTS
+                            if key not in ("hidden", "activation", "output_activation")}}
+        saved_run = {key: value for key, value in header["extra"].items() if key in RUN_DEFAULTS}
+    opts = argparse.Namespace()
+    for key, default in NETWORK_DEFAULTS.items():
+        given, saved = getattr(args, key), saved_network.get(key, default)
+        if header is not None and given is not None and given != saved:
+            raise ValueError(f"--{key.replace('_', '-')} {given} differs from {saved} in the "
+                             f"checkpoint {args.checkpoint}: leave it out to resume")
+        setattr(opts, key, saved if given is None else given)
+    for key, default in RUN_DEFAULTS.items():
+        given = getattr(args, key)
+        setattr(opts, key, saved_run.get(key, default) if given is None else given)
+    opts.master = args.master
+    check_options(args, opts)
+    return opts
+
+
+def check_options(args, opts):
+    """Refuse settings that would be ignored or fail late, naming the option."""
+    if opts.epochs < 1 or opts.batch_size < 1:
+        raise ValueError(f"--epochs and --batch-size must be >= 1, got {opts.epochs} and "
+                         f"{opts.batch_size}")
+    for name in ("test_fraction", "validation_fraction"):
+        if not 0 <= getattr(opts, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1), got "
+                             f"{getattr(opts, name)}")
+    if args.checkpoint_every and not args.checkpoint:
+        raise ValueError("--checkpoint-every needs --checkpoint")
+    for option in ("checkpoint", "history", "plot"):
+        path = getattr(args, option)
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise ValueError(f"--{option} {path}: no such folder")
 
 
 def new_network(args, comm, n_inputs, y):
@@ -246,7 +321,6 @@ def evaluate(args, comm, say):
 
 
 def _extra(path, comm):
-    from ghostmlp.checkpoint import read_header
     return read_header(path, comm)["extra"]
 
 
@@ -271,12 +345,20 @@ def convert(args, say):
     if os.path.isdir(args.source):
         X, y, classes = data.convert_images(args.source, size=tuple(args.size), out=args.output)
         say(f"{len(X)} images of {len(classes)} classes ({', '.join(map(str, classes))}) "
-            f"-> {args.output}")
+            f"-> {written(args.output, True)}")
         return
     X = data.load(args.source, "inputs", dtype="float32")
     y = data.load(args.labels, "labels") if args.labels else None
     data.save_dataset(args.output, X, y)
-    say(f"{len(X)} samples of {X.shape[1]} values -> {args.output}")
+    say(f"{len(X)} samples of {X.shape[1]} values -> {written(args.output, y is not None)}")
+
+
+def written(output, labels):
+    """The file(s) save_dataset wrote for `output`."""
+    if not output.endswith(".txt"):
+        return output
+    stem = output[:-len(".txt")]
+    return f"{stem}_inputs.txt" + (f" and {stem}_labels.txt" if labels else "")
 
 
 def info(comm, say):
@@ -310,9 +392,16 @@ def world():
     return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
 
 
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     comm = world()
+    if comm is not None and not any(name in os.environ for name in THREAD_VARIABLES):
+        # Several ranks share the cores: one BLAS thread each, unless the user said otherwise.
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
     say = print if is_root(comm) else (lambda *_, **__: None)
     try:
         if args.command == "train":
@@ -327,7 +416,7 @@ def main(argv=None):
             run_bench(args, comm, say)
         else:
             info(comm, say)
-    except (ValueError, OSError, RuntimeError) as error:
+    except (ValueError, OSError, RuntimeError, ImportError) as error:
         return fail(f"ghostmlp {args.command}: error: {error}", comm)
     except Exception:
         return fail(traceback.format_exc(), comm)
@@ -336,7 +425,9 @@ def main(argv=None):
 
 def run_bench(args, comm, say):
     from mpi4py import MPI
-    record = bench.time_training(args, comm if comm is not None else MPI.COMM_WORLD)
+    size = comm.Get_size() if comm is not None else 1
+    command = (f"mpiexec -n {size} " if size > 1 else "") + "ghostmlp " + shlex.join(sys.argv[1:])
+    record = bench.time_training(args, comm if comm is not None else MPI.COMM_WORLD, command)
     if record is not None:
         say(bench.describe(record))
         if args.json:

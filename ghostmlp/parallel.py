@@ -367,8 +367,9 @@ class ModelParallel:
         comm = ex.seconds / n
         step = self.step_seconds / n
         (step_max, comm_max, compute_max, msg_max, bytes_max), (
-            _, comm_mean, compute_mean, msg_mean, bytes_mean) = ex.summarise(
-            [step, comm, step - comm, ex.messages / n, ex.bytes / n])
+            _, comm_mean, compute_mean, msg_mean, bytes_mean) = (
+            map(float, values) for values in ex.summarise(
+                [step, comm, step - comm, ex.messages / n, ex.bytes / n]))
         return {
             "iterations": self.iterations,
             "step_seconds": step_max,

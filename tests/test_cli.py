@@ -1,6 +1,5 @@
 """The `ghostmlp` command end to end: in process (serial) and under mpiexec at 1 and 3 ranks."""
 import csv
-import json
 import re
 import subprocess
 import sys
@@ -57,7 +56,7 @@ def test_checkpoint_resume_evaluate_predict(capsys, tmp_path, monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             main(["train", *common, "--checkpoint", str(half), "--checkpoint-every", "3"])
     assert ghostmlp.load(half).epochs_trained == 3
-    assert main(["train", *common, "--checkpoint", str(half), "--resume"]) == 0
+    assert main(["train", "--checkpoint", str(half), "--resume"]) == 0    # the rest is saved
     out = capsys.readouterr().out
     assert "resumed" in out and "after epoch 3" in out
     for (w, b), (rw, rb) in zip(ghostmlp.load(straight).get_weights(),
@@ -141,3 +140,37 @@ def test_a_ghost_checkpoint_evaluates_as_dense(capsys, tmp_path):
     assert main(["evaluate", "--checkpoint", path, "--as-dense"]) == 0
     dense = capsys.readouterr().out
     assert ghost.split("  on ")[0] == dense.split("  on ")[0] and "accuracy 0." in ghost
+
+
+def test_resume_refuses_settings_that_differ(capsys, tmp_path):
+    path = str(tmp_path / "net.gmlp")
+    assert main(["train", "--epochs", "1", "--hidden", "12", "--checkpoint", path]) == 0
+    assert main(["train", "--epochs", "2", "--hidden", "13", "--checkpoint", path, "--resume"]) == 1
+    assert "--hidden [13] differs from [12] in the checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--validation-fraction", "1"], "--validation-fraction must lie in [0, 1)"),
+    (["--labels", "y.txt"], "--labels and --label-column need --inputs"),
+    (["--checkpoint-every", "2"], "--checkpoint-every needs --checkpoint"),
+    (["--history", "/no/such/folder/h.csv"], "--history /no/such/folder/h.csv: no such folder"),
+    (["--epochs", "0"], "--epochs and --batch-size must be >= 1"),
+])
+def test_options_that_would_be_ignored_or_fail_late_are_refused(capsys, args, message):
+    assert main(["train", *args]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_train_reads_what_convert_writes_and_csv_label_columns(capsys, tmp_path):
+    X, y = ghostmlp.data.load_digits()
+    np.savez(tmp_path / "digits.npz", X=X, y=y)
+    assert main(["train", "--inputs", str(tmp_path / "digits.npz"), *QUICK]) == 0
+    from_npz = held_out(capsys.readouterr().out)
+    header = "label," + ",".join(f"p{i}" for i in range(64))
+    np.savetxt(tmp_path / "digits.csv", np.column_stack([y, X]), delimiter=",", header=header,
+               comments="", fmt="%.10g")
+    assert main(["train", "--inputs", str(tmp_path / "digits.csv"), "--label-column", "label",
+                 *QUICK]) == 0
+    assert held_out(capsys.readouterr().out) == from_npz
+    assert main(["train", *QUICK]) == 0
+    assert held_out(capsys.readouterr().out) == from_npz      # the same data as --dataset digits

@@ -2,7 +2,6 @@
 import sys
 from pathlib import Path
 
-import pytest
 
 # After site-packages: the repo root's ghostmlp/ source folder must not shadow the installed one.
 sys.path.append(str(Path(__file__).resolve().parents[1]))
