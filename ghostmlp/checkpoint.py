@@ -271,7 +271,7 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False):
         for kind, size, activation in config["layers"]:
             net.add_layer(kind, size, activation=activation)
         try:
-            net.initialize()
+            net._build(draw=False)          # the file provides every weight: draw none
         except ValueError as error:
             raise ValueError(f"{path}: {error} (a ghost checkpoint loads on working-rank counts "
                              f"that divide its blocks, or anywhere as connectivity='dense')") from None

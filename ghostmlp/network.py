@@ -170,6 +170,10 @@ class Network:
         U(-r, r) with r = sqrt(6 / (fan_in + fan_out)), using the generator seeded by
         ``SeedSequence(seed, spawn_key=(1, l, j))``: the network depends only on the seed.
         """
+        return self._build(draw=True)
+
+    def _build(self, draw):
+        """Lay out the weights, drawn as initialize() says, or zeros for a checkpoint to fill."""
         kinds = [k for k, _, _ in self.layers]
         if len(kinds) < 2 or kinds[-1] != "output":
             raise ValueError("initialize: the network needs an 'input' and an 'output' layer")
@@ -184,13 +188,13 @@ class Network:
                 self.comm if self.comm is not None else _comm_self(), self.sizes,
                 [ACTIVATIONS[act] for _, _, act in self.layers[1:]], LOSSES[self.loss],
                 self.dtype, self.seed, self.momentum, self.connectivity, self.blocks,
-                self.ghost_gradients, self.master)
+                self.ghost_gradients, self.master, draw)
             return self
         self._weights = []
         for layer, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), 1):
-            weights = np.empty((fan_in, fan_out), dtype=self.dtype)
+            weights = np.zeros((fan_in, fan_out), dtype=self.dtype)
             bound = math.sqrt(6.0 / (fan_in + fan_out))
-            for neuron in range(fan_out):
+            for neuron in range(fan_out if draw else 0):
                 stream = np.random.SeedSequence(self.seed, spawn_key=(INIT_STREAM, layer, neuron))
                 weights[:, neuron] = np.random.default_rng(stream).uniform(-bound, bound, fan_in)
             self._weights.append((weights, np.zeros(fan_out, dtype=self.dtype)))

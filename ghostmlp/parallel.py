@@ -63,7 +63,7 @@ class ModelParallel:
     """
 
     def __init__(self, comm, sizes, activations, loss, dtype, seed, momentum,
-                 connectivity, blocks, ghost_gradients, master):
+                 connectivity, blocks, ghost_gradients, master, draw=True):
         self.exchange = ex = Exchange(comm, master)
         self.sizes, self.loss, self.dtype = sizes, loss, np.dtype(dtype)
         self.output_activation = activations[-1]
@@ -80,7 +80,8 @@ class ModelParallel:
                                      K.IDENTITY if is_output else activations[l - 1]))
         if ex.is_worker:
             self._build_pieces(blocks, momentum)
-            self._initialize(seed)
+            if draw:                    # else the weights stay zero until a checkpoint fills them
+                self._initialize(seed)
         self.capacity = 0
         self.batch = 0
         self.iterations = 0
