@@ -29,16 +29,24 @@ ALIGN = 64
 CHUNK_BYTES = 1 << 24           # rows are written and read in pieces of about this size
 
 
-def _arrays(net):
-    """(name, layer, velocity, rows, cols) of every array a checkpoint of `net` holds."""
-    names = []
+def _groups(net):
+    """(layer, velocity, W.T's name, b's name, fan_out, fan_in) of every (W.T, b) pair stored."""
     for layer, (fan_in, fan_out) in enumerate(zip(net.sizes[:-1], net.sizes[1:]), 1):
-        names.append((f"layer{layer}/weights_t", layer, False, fan_out, fan_in))
-        names.append((f"layer{layer}/bias", layer, False, fan_out, None))
+        yield layer, False, f"layer{layer}/weights_t", f"layer{layer}/bias", fan_out, fan_in
         if net.momentum:
-            names.append((f"layer{layer}/velocity_t", layer, True, fan_out, fan_in))
-            names.append((f"layer{layer}/velocity_bias", layer, True, fan_out, None))
-    return names
+            yield (layer, True, f"layer{layer}/velocity_t", f"layer{layer}/velocity_bias",
+                   fan_out, fan_in)
+
+
+def _entries(net):
+    """{name: entry} of every array, with its dtype, shape and offset in the data region."""
+    entries, offset = {}, 0
+    dtype = net.dtype.newbyteorder("<").str
+    for _, _, weights, bias, fan_out, fan_in in _groups(net):
+        for name, shape in ((weights, [fan_out, fan_in]), (bias, [fan_out])):
+            entries[name] = {"name": name, "dtype": dtype, "shape": shape, "offset": offset}
+            offset += -(-int(np.prod(shape)) * net.dtype.itemsize // ALIGN) * ALIGN
+    return entries
 
 
 def _data_start(header_length):
@@ -129,52 +137,54 @@ def _allreduce_sum(comm, values):
     return total
 
 
-def _own_blocks(net, layer, velocity, cols):
-    """(first row, little-endian rows) blocks of this rank's neurons of one array."""
-    start, stop = net.own_neurons(layer)
-    dtype = net.dtype.newbyteorder("<")
-    for lo, hi in _chunks(start, stop, (cols or 1) * net.dtype.itemsize):
-        rows, bias = net.own_rows(layer, lo, hi, velocity)
-        yield lo, (rows if cols else bias[:, None]).astype(dtype, copy=False)
-
-
 def save(net, path, extra=None):
-    """Write `net` to `path` atomically; every rank of a parallel network must call it."""
+    """Write `net` to `path` atomically; every rank of a parallel network must call it.
+
+    One pass over this rank's rows: each block is written and added to the checksums at
+    once; rank 0 then writes the header, whose space was reserved for the widest checksums.
+    """
     net._require_initialized()
     comm = _comm(net)
     path = os.fspath(path)
-    item = net.dtype.itemsize
-    entries, checksums, offset = [], [], 0
-    for name, layer, velocity, rows, cols in _arrays(net):
-        checksums.append(sum(_row_checksum(block, lo)
-                             for lo, block in _own_blocks(net, layer, velocity, cols)) % 2**64)
-        entries.append({"name": name, "dtype": net.dtype.newbyteorder("<").str,
-                        "shape": [rows, cols] if cols else [rows], "offset": offset})
-        offset += -(-rows * (cols or 1) * item // ALIGN) * ALIGN
-    for entry, checksum in zip(entries, _allreduce_sum(comm, checksums)):
-        entry["checksum"] = int(checksum)
+    entries = _entries(net)
     header = {"format": "ghostmlp checkpoint", "version": VERSION, "byte_order": "little",
               "network": net.config(),
               "state": {"epochs_trained": net.epochs_trained, "steps_trained": net.steps_trained},
               "normaliser": net.normaliser.to_dict() if net.normaliser is not None else None,
-              "extra": extra or {}, "arrays": entries}
-    text = json.dumps(header).encode()
-    data_start = _data_start(len(text))
+              "extra": extra or {}, "arrays": list(entries.values())}
+    for entry in entries.values():
+        entry["checksum"] = 2**64 - 1
+    length = len(json.dumps(header).encode())
+    data_start = _data_start(length)
+    checksums = dict.fromkeys(entries, 0)
     temporary = path + ".tmp"
     out = _MPIFile(comm, temporary, True) if comm is not None else _LocalFile(temporary, True)
     rank = comm.Get_rank() if comm is not None else 0
 
     def write_own_rows():
-        if rank == 0:
-            out.write_at(0, MAGIC + VERSION.to_bytes(8, "little") + len(text).to_bytes(8, "little")
-                         + text)
-        for entry, (name, layer, velocity, rows, cols) in zip(entries, _arrays(net)):
-            row_bytes = (cols or 1) * item
-            for lo, block in _own_blocks(net, layer, velocity, cols):
-                out.write_at(data_start + entry["offset"] + lo * row_bytes, block)
+        little = net.dtype.newbyteorder("<")
+        for layer, velocity, weights, bias, _, fan_in in _groups(net):
+            start, stop = net.own_neurons(layer)
+            for lo, hi in _chunks(start, stop, fan_in * net.dtype.itemsize):
+                rows, values = net.own_rows(layer, lo, hi, velocity)
+                for name, block in ((weights, rows), (bias, values[:, None])):
+                    block = block.astype(little, copy=False)
+                    checksums[name] += _row_checksum(block, lo)
+                    out.write_at(data_start + entries[name]["offset"] + lo * block[0].nbytes,
+                                 block)
+
+    def write_header():
+        text = json.dumps(header).encode().ljust(length)    # JSON allows trailing blanks
+        out.write_at(0, MAGIC + VERSION.to_bytes(8, "little") + length.to_bytes(8, "little")
+                     + text)
 
     try:
         failure = _attempt(write_own_rows)
+        totals = _allreduce_sum(comm, [checksums[name] % 2**64 for name in entries])
+        for entry, total in zip(entries.values(), totals):
+            entry["checksum"] = int(total)
+        if rank == 0 and failure is None:
+            failure = _attempt(write_header)
     finally:
         out.sync_close()
     _raise_on_every_rank(comm, failure)
@@ -288,44 +298,33 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False):
 
 def _read_arrays(net, source, header, path):
     entries = {entry["name"]: entry for entry in header["arrays"]}
-    expected = _arrays(net)
-    missing = [name for name, *_ in expected if name not in entries]
-    if missing:
-        raise ValueError(f"{path}: checkpoint lacks the arrays {missing}")
-    dtype = np.dtype(net.dtype).newbyteorder("<")
-    for name, layer, velocity, rows, cols in expected:
-        entry = entries[name]
-        if entry["shape"] != ([rows, cols] if cols else [rows]) or np.dtype(entry["dtype"]) != dtype:
+    wanted = _entries(net)
+    for name, expected in wanted.items():
+        entry = entries.get(name)
+        if entry is None:
+            raise ValueError(f"{path}: checkpoint lacks the array {name}")
+        if entry["shape"] != expected["shape"] or np.dtype(entry["dtype"]) != np.dtype(expected["dtype"]):
             raise ValueError(f"{path}: array {name} is {entry['dtype']} {entry['shape']}, "
-                             f"expected {dtype.str} {[rows, cols] if cols else [rows]}")
-    checksums = []
+                             f"expected {expected['dtype']} {expected['shape']}")
+    checksums = dict.fromkeys(wanted, 0)
 
     def read_own_rows():
-        for name, layer, velocity, rows, cols in expected:
-            checksums.append(_read_own_rows(net, source, header, entries[name], layer, velocity,
-                                            cols, dtype))
+        little = net.dtype.newbyteorder("<")
+        for layer, velocity, weights, bias, _, fan_in in _groups(net):
+            start, stop = net.own_neurons(layer)
+            for lo, hi in _chunks(start, stop, fan_in * net.dtype.itemsize):
+                blocks = []
+                for name, width in ((weights, fan_in), (bias, 1)):
+                    block = np.empty((hi - lo, width), dtype=little)
+                    source.read_at(header["data_start"] + entries[name]["offset"]
+                                   + lo * block[0].nbytes, block)
+                    checksums[name] += _row_checksum(block, lo)
+                    blocks.append(block.astype(net.dtype, copy=False))   # to native byte order
+                net.set_own_rows(layer, lo, blocks[0], blocks[1][:, 0], velocity)
 
     comm = _comm(net)
     _raise_on_every_rank(comm, _attempt(read_own_rows))
-    for (name, *_), total in zip(expected, _allreduce_sum(comm, checksums)):
+    totals = _allreduce_sum(comm, [total % 2**64 for total in checksums.values()])
+    for name, total in zip(checksums, totals):
         if int(total) != entries[name]["checksum"]:
             raise ValueError(f"{path}: array {name} fails its checksum: the file is damaged")
-
-
-def _read_own_rows(net, source, header, entry, layer, velocity, cols, dtype):
-    """Read this rank's rows of one array into the network; returns their checksum."""
-    start, stop = net.own_neurons(layer)
-    total = 0
-    for lo, hi in _chunks(start, stop, (cols or 1) * dtype.itemsize):
-        block = np.empty((hi - lo, cols or 1), dtype=dtype)
-        source.read_at(header["data_start"] + entry["offset"] + lo * block.shape[1] * dtype.itemsize,
-                       block)
-        total += _row_checksum(block, lo)
-        values = block.astype(net.dtype, copy=False)         # to the native byte order
-        rows, bias = net.own_rows(layer, lo, hi, velocity)
-        if cols:
-            rows = values
-        else:
-            bias = values[:, 0]
-        net.set_own_rows(layer, lo, rows, bias, velocity)
-    return total % 2**64

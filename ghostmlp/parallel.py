@@ -4,6 +4,7 @@ import math
 import time
 
 import numpy as np
+from scipy.linalg.blas import get_blas_funcs
 
 from ghostmlp import _kernels as K
 from ghostmlp.exchange import Exchange
@@ -354,8 +355,8 @@ class ModelParallel:
         else:
             v, vb = piece.velocity
             K.outer_update(h, delta, v, vb, -lr, momentum)
-            if weight_decay:
-                v -= (lr * weight_decay) * piece.weights
+            if weight_decay:        # v -= lr wd W in place: BLAS axpy, no temporary array
+                get_blas_funcs("axpy", (v,))(piece.weights.ravel(), v.ravel(), a=-lr * weight_decay)
             piece.weights += v
             piece.bias += vb
 
