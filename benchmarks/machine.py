@@ -52,11 +52,6 @@ def gemm_rates(repeats=5, dtype="float32", shapes=SGEMM_SHAPES, log=None):
     return rates
 
 
-def sgemm_rate(repeats=5, dtype="float32", shapes=SGEMM_SHAPES, log=None):
-    """The reference gemm rate in GFLOP/s: the best of gemm_rates() over a few shapes."""
-    return max(r["gflops"] for r in gemm_rates(repeats, dtype, shapes, log))
-
-
 def bandwidth(repeats=5, nbytes=BANDWIDTH_BYTES, log=None):
     """Best-of-N GB/s (1e9 B/s) of a float32 copy, read-only stream and in-place read+write.
 
