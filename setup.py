@@ -1,4 +1,4 @@
-"""Builds the Cython extension ghostmlp._kernels; every build knob is an environment variable.
+"""Builds the Cython extensions ghostmlp._kernels and ghostmlp._step; every build knob is an environment variable.
 
 GHOSTMLP_OPT_FLAGS      compiler optimisation flags (default "-O3 -fno-trapping-math", which
                         lets the activation loops vectorise); e.g. add "-march=native" for a
@@ -34,18 +34,21 @@ build_info = json.dumps({
     "cython_debug": debug, "numpy_headers": numpy.__version__,
 })
 
-kernels = Extension(
-    "ghostmlp._kernels",
-    ["ghostmlp/_kernels.pyx"],
-    include_dirs=[numpy.get_include()],
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
-                   ("GHOSTMLP_BUILD_INFO", json.dumps(build_info))],
-    extra_compile_args=opt_flags,
-)
+
+def extension(name):
+    return Extension(
+        f"ghostmlp.{name}",
+        [f"ghostmlp/{name}.pyx"],
+        include_dirs=[numpy.get_include(), "ghostmlp"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+                       ("GHOSTMLP_BUILD_INFO", json.dumps(build_info))],
+        extra_compile_args=opt_flags,
+    )
+
 
 setup(
     ext_modules=cythonize(
-        [kernels],
+        [extension("_kernels"), extension("_step")],
         compiler_directives=directives,
         annotate=os.environ.get("GHOSTMLP_CYTHON_ANNOTATE", "0") == "1",
     )

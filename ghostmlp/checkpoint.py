@@ -7,11 +7,13 @@ Layout (all integers little-endian):
     D   the arrays, D = 24 + H rounded up to 64 bytes; array offsets count from D and
         are multiples of 64
 
-The header holds the architecture and options, the training state (epochs, steps), the
-input normalisation, free-form `extra`, and for every array its name, dtype (with an
-explicit byte order, always little-endian), shape, offset and checksum. Weights are stored
-as W.T [fan_out, fan_in] so that every neuron's incoming weights form one contiguous row:
-each rank writes and reads the rows of its own neurons, whatever the layout that saved them.
+The header holds the architecture and options (the optimizer's among them), the training
+state (epochs, the optimizer's step count), free-form `extra`, and for every array its
+name, dtype (with an explicit byte order, always little-endian), shape, offset and
+checksum. Weights, and each optimizer state buffer beside them, are stored as W.T
+[fan_out, fan_in] so that every neuron's incoming values form one contiguous row: each
+rank writes and reads the rows of its own neurons (``Parameters.read_rows`` and
+``write_rows``), whatever the layout that saved them.
 Ghost networks store zeros where they have no edge. Checksum of an array: the sum over its
 rows r of (r + 1) * crc32(row bytes), modulo 2**64, so that ranks can add up their rows.
 The file is written to PATH.tmp, synced and renamed over PATH: a crash mid-write leaves the
@@ -23,19 +25,26 @@ import zlib
 
 import numpy as np
 
+from ghostmlp.network import Network
+from ghostmlp.optim import from_config
+
 MAGIC = b"GHOSTMLP"
-VERSION = 1
+VERSION = 2
 ALIGN = 64
 CHUNK_BYTES = 1 << 24           # rows are written and read in pieces of about this size
 
 
 def _groups(net):
-    """(layer, velocity, W.T's name, b's name, fan_out, fan_in) of every (W.T, b) pair stored."""
-    for layer, (fan_in, fan_out) in enumerate(zip(net.sizes[:-1], net.sizes[1:]), 1):
-        yield layer, False, f"layer{layer}/weights_t", f"layer{layer}/bias", fan_out, fan_in
-        if net.momentum:
-            yield (layer, True, f"layer{layer}/velocity_t", f"layer{layer}/velocity_bias",
-                   fan_out, fan_in)
+    """(layer, segment, W.T's name, b's name, fan_out, fan_in) of every (W.T, b) pair stored.
+
+    The weights (segment "weights", arrays layerN/weights_t and layerN/bias) and each
+    optimizer state buffer S (arrays layerN/S_t and layerN/S_bias); N counts from 1.
+    """
+    for layer, (fan_in, fan_out) in enumerate(zip(net.sizes[:-1], net.sizes[1:])):
+        name = f"layer{layer + 1}"
+        yield layer, "weights", f"{name}/weights_t", f"{name}/bias", fan_out, fan_in
+        for state in net.parameters.state_names:
+            yield layer, state, f"{name}/{state}_t", f"{name}/{state}_bias", fan_out, fan_in
 
 
 def _entries(net):
@@ -123,10 +132,6 @@ class _MPIFile:
         self.fh.Close()
 
 
-def _comm(net):
-    return net._model.exchange.comm if net._model is not None else None
-
-
 def _allreduce_sum(comm, values):
     values = np.array(values, dtype=np.uint64)
     if comm is None:
@@ -143,14 +148,14 @@ def save(net, path, extra=None):
     One pass over this rank's rows: each block is written and added to the checksums at
     once; rank 0 then writes the header, whose space was reserved for the widest checksums.
     """
-    net._require_initialized()
-    comm = _comm(net)
+    if net.parameters is None:
+        raise RuntimeError("save: call initialize() first")
+    comm, params = net.communicator, net.parameters
     path = os.fspath(path)
     entries = _entries(net)
     header = {"format": "ghostmlp checkpoint", "version": VERSION, "byte_order": "little",
               "network": net.config(),
-              "state": {"epochs_trained": net.epochs_trained, "steps_trained": net.steps_trained},
-              "normaliser": net.normaliser.to_dict() if net.normaliser is not None else None,
+              "state": {"epochs_trained": net.epochs_trained, "steps_trained": params.step_count},
               "extra": extra or {}, "arrays": list(entries.values())}
     for entry in entries.values():
         entry["checksum"] = 2**64 - 1
@@ -163,10 +168,10 @@ def save(net, path, extra=None):
 
     def write_own_rows():
         little = net.dtype.newbyteorder("<")
-        for layer, velocity, weights, bias, _, fan_in in _groups(net):
-            start, stop = net.own_neurons(layer)
+        for layer, segment, weights, bias, _, fan_in in _groups(net):
+            start, stop = params.own_neurons(layer)
             for lo, hi in _chunks(start, stop, fan_in * net.dtype.itemsize):
-                rows, values = net.own_rows(layer, lo, hi, velocity)
+                rows, values = params.read_rows(layer, lo, hi, segment)
                 for name, block in ((weights, rows), (bias, values[:, None])):
                     block = block.astype(little, copy=False)
                     checksums[name] += _row_checksum(block, lo)
@@ -257,42 +262,46 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False):
     connectivity="dense", as the dense network with zeros off the ghost edges. Every
     array is checked against its checksum; the arrays are read, never unpickled.
     """
-    from ghostmlp.network import Network
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     source = _MPIFile(comm, path, False) if comm is not None else _LocalFile(path, False)
     try:
         header = _header(source, path)
-        config = header["network"]
-        saved = config["connectivity"]
-        connectivity = connectivity or saved
-        if saved == "dense" and connectivity == "ghost":
-            raise ValueError(f"{path}: a dense checkpoint cannot be loaded as a ghost network "
-                             "(its off-block weights would be lost)")
-        if blocks not in (None, config["blocks"]):
-            raise ValueError(f"{path}: saved with blocks={config['blocks']}, asked for {blocks} "
-                             "(a checkpoint keeps its blocks; connectivity='dense' drops them)")
-        net = Network(seed=config["seed"], dtype=config["dtype"], loss=config["loss"],
-                      learning_rate=config["learning_rate"], momentum=config["momentum"],
-                      weight_decay=config["weight_decay"], comm=comm, connectivity=connectivity,
-                      blocks=config["blocks"] if connectivity == "ghost" else None,
-                      ghost_gradients=config["ghost_gradients"], master=master)
-        for kind, size, activation in config["layers"]:
-            net.add_layer(kind, size, activation=activation)
         try:
-            net._build(draw=False)          # the file provides every weight: draw none
-        except ValueError as error:
-            raise ValueError(f"{path}: {error} (a ghost checkpoint loads on working-rank counts "
-                             f"that divide its blocks, or anywhere as connectivity='dense')") from None
+            net = _network(header["network"], path, comm, connectivity, blocks, master)
+        except KeyError as error:
+            raise ValueError(f"{path}: the checkpoint header lacks the key {error}") from None
         _read_arrays(net, source, header, path)
     finally:
         source.close()
     net.epochs_trained = header["state"]["epochs_trained"]
-    net.steps_trained = header["state"]["steps_trained"]
-    if header["normaliser"] is not None:
-        from ghostmlp.data import Normaliser
-        net.normaliser = Normaliser.from_dict(header["normaliser"])
+    net.parameters.step_count = header["state"]["steps_trained"]
+    return net
+
+
+def _network(config, path, comm, connectivity, blocks, master):
+    """The Network of a checkpoint's header, laid out on comm's ranks, its weights zero."""
+    saved = config["connectivity"]
+    connectivity = connectivity or saved
+    if saved == "dense" and connectivity == "ghost":
+        raise ValueError(f"{path}: a dense checkpoint cannot be loaded as a ghost network "
+                         "(its off-block weights would be lost)")
+    if blocks not in (None, config["blocks"]):
+        raise ValueError(f"{path}: saved with blocks={config['blocks']}, asked for {blocks} "
+                         "(a checkpoint keeps its blocks; connectivity='dense' drops them)")
+    net = Network(seed=config["seed"], dtype=config["dtype"], loss=config["loss"],
+                  optimizer=from_config(config["optimizer"]), comm=comm,
+                  connectivity=connectivity,
+                  blocks=config["blocks"] if connectivity == "ghost" else None,
+                  ghost_gradients=config["ghost_gradients"], master=master)
+    for kind, size, activation in config["layers"]:
+        net.add_layer(kind, size, activation=activation)
+    try:
+        net.initialize(draw=False)          # the file provides every weight: draw none
+    except ValueError as error:
+        raise ValueError(f"{path}: {error} (a ghost checkpoint loads on working-rank counts "
+                         f"that divide its blocks, or anywhere as connectivity='dense')") from None
     return net
 
 
@@ -310,8 +319,8 @@ def _read_arrays(net, source, header, path):
 
     def read_own_rows():
         little = net.dtype.newbyteorder("<")
-        for layer, velocity, weights, bias, _, fan_in in _groups(net):
-            start, stop = net.own_neurons(layer)
+        for layer, segment, weights, bias, _, fan_in in _groups(net):
+            start, stop = params.own_neurons(layer)
             for lo, hi in _chunks(start, stop, fan_in * net.dtype.itemsize):
                 blocks = []
                 for name, width in ((weights, fan_in), (bias, 1)):
@@ -320,9 +329,9 @@ def _read_arrays(net, source, header, path):
                                    + lo * block[0].nbytes, block)
                     checksums[name] += _row_checksum(block, lo)
                     blocks.append(block.astype(net.dtype, copy=False))   # to native byte order
-                net.set_own_rows(layer, lo, blocks[0], blocks[1][:, 0], velocity)
+                params.write_rows(layer, lo, blocks[0], blocks[1][:, 0], segment)
 
-    comm = _comm(net)
+    comm, params = net.communicator, net.parameters
     _raise_on_every_rank(comm, _attempt(read_own_rows))
     totals = _allreduce_sum(comm, [total % 2**64 for total in checksums.values()])
     for name, total in zip(checksums, totals):

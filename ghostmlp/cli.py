@@ -10,19 +10,23 @@ import traceback
 
 import numpy as np
 
-from ghostmlp import bench, data
-from ghostmlp.checkpoint import load, read_header
+from ghostmlp import bench, data, optim
+from ghostmlp.checkpoint import load, read_header, save
 from ghostmlp.network import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, Network
+from ghostmlp.validate import check_positive
 
 # Step decay: the first half of the epochs at the given rate, a quarter at 1/5, a quarter at 1/25.
 DECAY_PHASES = ((0.5, 1.0), (0.75, 0.2), (1.0, 0.04))
 # train's defaults. With --resume, the network's come from the checkpoint's "network" and the
 # schedule's and data's from its "extra"; options given anyway must agree with the network.
 NETWORK_DEFAULTS = {"hidden": [256], "activation": "sigmoid", "output_activation": "softmax",
-                    "loss": "cross_entropy", "momentum": 0.0, "weight_decay": 1e-4,
+                    "loss": "cross_entropy", "optimizer": "sgd", "momentum": 0.0,
+                    "weight_decay": 1e-4,
                     "connectivity": "dense", "blocks": None, "ghost_gradients": "exact",
                     "seed": 0, "dtype": "float32"}
-RUN_DEFAULTS = {"learning_rate": 2.0, "decay": "step", "epochs": 60, "batch_size": 16,
+# The base learning rate of each optimizer, when --learning-rate is left out.
+LEARNING_RATES = {"sgd": 2.0, "adam": 1e-3, "adamw": 1e-3}
+RUN_DEFAULTS = {"learning_rate": None, "decay": "step", "epochs": 60, "batch_size": 16,
                 "normalise": "none", "test_fraction": 0.25, "validation_fraction": 0.0}
 
 
@@ -69,11 +73,13 @@ def build_parser():
     train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, help="(sigmoid)")
     train.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS, help="(softmax)")
     train.add_argument("--loss", choices=tuple(LOSSES), help="(cross_entropy)")
-    train.add_argument("--learning-rate", type=float, help="(2.0)")
+    train.add_argument("--optimizer", choices=tuple(optim.OPTIMIZERS), help="(sgd)")
+    train.add_argument("--learning-rate", type=float,
+                       help="base rate of the schedule (sgd 2.0, adam and adamw 0.001)")
     train.add_argument("--decay", choices=("step", "none"),
                        help="step (default): 1/5 of the rate after half the epochs, 1/25 after "
                             "three quarters")
-    train.add_argument("--momentum", type=float, help="(0)")
+    train.add_argument("--momentum", type=float, help="sgd's momentum (0)")
     train.add_argument("--weight-decay", type=float, help="(1e-4)")
     train.add_argument("--epochs", type=int, help="total epochs, a resumed run's included (60)")
     train.add_argument("--batch-size", type=int, help="(16)")
@@ -167,15 +173,17 @@ def train(args, comm, say):
     X_train, y_train, X_val, y_val = split(X_train, y_train, opts.validation_fraction, opts.seed + 1)
     if args.resume:
         net = load(args.checkpoint, comm=comm, master=args.master)
+        normaliser = saved_normaliser(header["extra"])
         say(f"resumed {args.checkpoint} after epoch {net.epochs_trained}")
     else:
         net = new_network(opts, comm, X_train.shape[1], y)
-        if opts.normalise != "none":
-            net.normaliser = data.Normaliser(opts.normalise).fit(X_train)
-    normalise = net.normaliser.transform if net.normaliser is not None else (lambda A: A)
-    X_train, X_val, X_test = normalise(X_train), normalise(X_val), normalise(X_test)
+        normaliser = (data.Normaliser(opts.normalise).fit(X_train)
+                      if opts.normalise != "none" else None)
+    if normaliser is not None:
+        X_train, X_val, X_test = (normaliser.transform(A) for A in (X_train, X_val, X_test))
     say(repr(net))
     extra = {"source": source, "split_seed": opts.seed,
+             "normaliser": normaliser.to_dict() if normaliser is not None else None,
              **{key: getattr(opts, key) for key in RUN_DEFAULTS}}
     history, start = [], time.perf_counter()
     for epoch in range(net.epochs_trained, opts.epochs):
@@ -192,9 +200,9 @@ def train(args, comm, say):
         say("  ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
                       for key, value in row.items()))
         if args.checkpoint and args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0:
-            net.save(args.checkpoint, extra)
+            save(net, args.checkpoint, extra)
     if args.checkpoint:
-        net.save(args.checkpoint, extra)
+        save(net, args.checkpoint, extra)
         say(f"checkpoint {args.checkpoint}")
     if len(y_test):
         scores = net.evaluate(X_test, y_test)
@@ -211,11 +219,15 @@ def train_options(args, header):
     if header is not None:
         config = header["network"]
         layers = config["layers"]
+        optimizer = config["optimizer"]
         saved_network = {"hidden": [size for kind, size, _ in layers if kind == "hidden"],
                          "activation": layers[1][2] if len(layers) > 2 else "sigmoid",
-                         "output_activation": layers[-1][2],
-                         **{key: config[key] for key in NETWORK_DEFAULTS
-                            if key not in ("hidden", "activation", "output_activation")}}
+                         "output_activation": layers[-1][2], "optimizer": optimizer["name"],
+                         "momentum": optimizer.get("momentum", 0.0),
+                         "weight_decay": optimizer["weight_decay"],
+                         **{key: config[key] for key in NETWORK_DEFAULTS if key not in (
+                             "hidden", "activation", "output_activation", "optimizer",
+                             "momentum", "weight_decay")}}
         saved_run = {key: value for key, value in header["extra"].items() if key in RUN_DEFAULTS}
     opts = argparse.Namespace()
     for key, default in NETWORK_DEFAULTS.items():
@@ -228,6 +240,8 @@ def train_options(args, header):
         given = getattr(args, key)
         setattr(opts, key, saved_run.get(key, default) if given is None else given)
     opts.master = args.master
+    if opts.learning_rate is None:
+        opts.learning_rate = LEARNING_RATES[opts.optimizer]
     check_options(args, opts)
     return opts
 
@@ -241,6 +255,9 @@ def check_options(args, opts):
         if not 0 <= getattr(opts, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1), got "
                              f"{getattr(opts, name)}")
+    check_positive("learning_rate", opts.learning_rate)
+    if opts.optimizer != "sgd" and opts.momentum:
+        raise ValueError(f"--momentum applies to --optimizer sgd, not {opts.optimizer}")
     if args.checkpoint_every and not args.checkpoint:
         raise ValueError("--checkpoint-every needs --checkpoint")
     for option in ("checkpoint", "history", "plot"):
@@ -251,9 +268,14 @@ def check_options(args, opts):
 
 def new_network(args, comm, n_inputs, y):
     n_outputs = int(y.max()) + 1 if y.ndim == 1 else y.shape[1]
-    net = Network(seed=args.seed, dtype=args.dtype, loss=args.loss,
-                  learning_rate=args.learning_rate, momentum=args.momentum,
-                  weight_decay=args.weight_decay, comm=comm, connectivity=args.connectivity,
+    if args.optimizer == "sgd":
+        optimizer = optim.SGD(args.learning_rate, momentum=args.momentum,
+                              weight_decay=args.weight_decay)
+    else:
+        optimizer = optim.OPTIMIZERS[args.optimizer](args.learning_rate,
+                                                     weight_decay=args.weight_decay)
+    net = Network(seed=args.seed, dtype=args.dtype, loss=args.loss, optimizer=optimizer,
+                  comm=comm, connectivity=args.connectivity,
                   blocks=args.blocks, ghost_gradients=args.ghost_gradients, master=args.master)
     net.add_layer("input", n_inputs)
     for size in args.hidden:
@@ -311,8 +333,9 @@ def evaluate(args, comm, say):
     _, _, X_held, y_held = split(X, y, fraction, extra.get("split_seed", 0))
     if fraction:
         X, y = X_held, y_held
-    if net.normaliser is not None:
-        X = net.normaliser.transform(X)
+    normaliser = saved_normaliser(extra)
+    if normaliser is not None:
+        X = normaliser.transform(X)
     scores = net.evaluate(X, y)
     part = f"held-out {fraction:g} of " if fraction else ""
     say(f"accuracy {scores['accuracy']:.4f}  loss {scores['loss']:.4f}  on {len(y)} samples "
@@ -324,14 +347,21 @@ def _extra(path, comm):
     return read_header(path, comm)["extra"]
 
 
+def saved_normaliser(extra):
+    """The input normalisation that train stored in a checkpoint's extra, or None."""
+    state = extra.get("normaliser")
+    return data.Normaliser.from_dict(state) if state is not None else None
+
+
 def predict(args, comm, say):
     net = load_checkpoint(args, comm)
     if args.inputs is None:
         X, _ = data.load_digits(dtype=net.dtype.name)
     else:
         X = data.read_on_root(lambda: data.load(args.inputs, "inputs", dtype=net.dtype.name), comm)
-    if net.normaliser is not None:
-        X = net.normaliser.transform(X)
+    normaliser = saved_normaliser(_extra(args.checkpoint, comm))
+    if normaliser is not None:
+        X = normaliser.transform(X)
     result = net.predict_proba(X) if args.probabilities else net.predict(X)
     if is_root(comm):
         if args.output.endswith(".npy"):

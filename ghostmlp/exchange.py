@@ -1,4 +1,7 @@
-"""Every per-iteration MPI call of model-parallel training: ghost halos, gathers, reductions, counters."""
+"""Every MPI call of training: ghost halos, gathers, reductions, the step's exchanges, counters and timers."""
+import contextlib
+import time
+
 import numpy as np
 from mpi4py import MPI
 
@@ -32,8 +35,8 @@ class Exchange:
 
     Working ranks are all ranks, or all but rank 0 with master=True (rank 0 then only
     takes part in the output gather). Halo neighbours form a ring of the working ranks.
-    Counters: point-to-point messages and bytes sent, collective calls by kind, and
-    seconds spent inside MPI calls (waits included).
+    Counters: point-to-point messages and bytes sent, collective calls by kind, seconds
+    spent inside MPI calls (waits included), and the training steps and their seconds.
     """
 
     def __init__(self, comm, master=False):
@@ -54,6 +57,27 @@ class Exchange:
         self.bytes = 0
         self.collectives = {}
         self.seconds = 0.0
+        self.iterations = 0
+        self.step_seconds = 0.0
+
+    @contextlib.contextmanager
+    def timed(self, step=False):
+        """Count what runs inside as training time of stats(), as one iteration when step=True."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.step_seconds += time.perf_counter() - started
+            self.iterations += bool(step)
+
+    @contextlib.contextmanager
+    def uncounted(self):
+        """Leave the communication of what runs inside (inference) out of stats()."""
+        saved = self.messages, self.bytes, dict(self.collectives), self.seconds
+        try:
+            yield
+        finally:
+            self.messages, self.bytes, self.collectives, self.seconds = saved
 
     def _count(self, kind):
         self.collectives[kind] = self.collectives.get(kind, 0) + 1
@@ -141,6 +165,13 @@ class Exchange:
         """array := its sum over all ranks, in place (weights, gradients: not per step)."""
         self.comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
 
+    def reduce_sum(self, array, root):
+        """array := its sum over all ranks on `root` (in place there); other ranks keep theirs."""
+        if self.rank == root:
+            self.comm.Reduce(MPI.IN_PLACE, array, op=MPI.SUM, root=root)
+        else:
+            self.comm.Reduce(array, None, op=MPI.SUM, root=root)
+
     def summarise(self, values):
         """(max, mean) over all ranks of each of a list of floats, as two float64 arrays."""
         local = np.asarray(values, dtype=np.float64)
@@ -149,3 +180,65 @@ class Exchange:
         self.comm.Allreduce(local, totals, op=MPI.SUM)
         return maxima, totals / self.size
 
+
+    def stats(self):
+        """Per-iteration compute and communication seconds (max, mean over ranks), % in
+        communication, messages and bytes per rank, collectives by kind (collective call)."""
+        n = max(self.iterations, 1)
+        comm, step = self.seconds / n, self.step_seconds / n
+        (step_max, comm_max, compute_max, msg_max, bytes_max), (
+            _, comm_mean, compute_mean, msg_mean, bytes_mean) = (
+            map(float, values) for values in self.summarise(
+                [step, comm, step - comm, self.messages / n, self.bytes / n]))
+        return {
+            "iterations": self.iterations,
+            "step_seconds": step_max,
+            "compute_seconds_max": compute_max, "compute_seconds_mean": compute_mean,
+            "comm_seconds_max": comm_max, "comm_seconds_mean": comm_mean,
+            "comm_percent": 100.0 * comm_max / step_max if step_max else 0.0,
+            "messages_per_rank": msg_mean, "messages_max": msg_max,
+            "bytes_per_rank": bytes_mean, "bytes_max": bytes_max,
+            "collectives": {k: v / n for k, v in self.collectives.items()},
+        }
+
+
+class StepExchange:
+    """The exchanges that a plan's step (ghostmlp._step.Step) calls, over the buffers of one capacity.
+
+    Each takes weight layer l and the batch B; the views of the buffers are made once
+    per (layer, B).
+    """
+
+    def __init__(self, exchange, layout, buffers):
+        self.exchange, self.layout, self.buffers = exchange, layout, buffers
+        self.last = len(layout.layers) - 1
+        self._views = {}
+        self._requests = None
+
+    def _view(self, kind, l, batch):
+        key = (kind, l, batch)
+        if key not in self._views:
+            layer, b = self.layout.layers[l], self.buffers
+            flat, rows = {"acts": (b.acts[l], layer.rows), "deltas": (b.deltas[l], layer.rows),
+                          "own_deltas": (b.own_deltas[l], layer.n_own),
+                          "inbox": (b.inbox, 2)}[kind]
+            self._views[key] = b.view(flat, rows, batch)
+        return self._views[key]
+
+    def post_halo(self, l, batch):
+        self._requests = self.exchange.post_halo(self._view("acts", l, batch))
+
+    def wait_halo(self, l):
+        self.exchange.wait(self._requests)
+
+    def gather(self, l, batch):
+        self.exchange.allgather_rows(self._view("acts", l, batch), self.layout.layers[l].counts,
+                                     everyone=l == self.last)
+
+    def reverse_halo(self, l, batch):
+        self.exchange.reverse_halo(self._view("deltas", l, batch), self._view("inbox", 0, batch))
+
+    def reduce_scatter(self, l, batch):
+        self.exchange.reduce_scatter_rows(self._view("deltas", l, batch),
+                                          self._view("own_deltas", l, batch),
+                                          self.layout.layers[l].counts)

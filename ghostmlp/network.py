@@ -1,12 +1,15 @@
 """Network: the paper's MLP API (add_layer, initialize, forward, compute_loss, backward) and training."""
 import contextlib
-import math
-import numbers
 
 import numpy as np
 
 from ghostmlp import _kernels
+from ghostmlp._step import Step
+from ghostmlp.layout import Buffers, Layout
+from ghostmlp.optim import SGD, Optimizer
+from ghostmlp.params import Parameters
 from ghostmlp.partition import check_layout, connectivity_mask, edge_count
+from ghostmlp.validate import check_positive, dtype_name, is_integer
 
 ACTIVATIONS = {
     "sigmoid": _kernels.SIGMOID,
@@ -19,31 +22,11 @@ HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity")
 LOSSES = {"mse": _kernels.MSE, "cross_entropy": _kernels.CROSS_ENTROPY}
 DTYPES = ("float32", "float64")
+DEFAULT_LEARNING_RATE = 0.1     # of the SGD that learning_rate= and friends stand for
 
-# SeedSequence spawn keys: (INIT_STREAM, layer, neuron) draws one neuron's incoming
-# weights; (SHUFFLE_STREAM, epoch) orders one epoch. Neither depends on the rank count.
-INIT_STREAM, SHUFFLE_STREAM = 1, 2
+# SeedSequence spawn key (SHUFFLE_STREAM, epoch) orders one epoch, whatever the rank count.
+SHUFFLE_STREAM = 2
 PREDICT_CHUNK = 1024
-
-
-def _is_integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _dtype_name(dtype):
-    try:
-        return None if dtype is None else np.dtype(dtype).name
-    except TypeError:
-        return None
-
-
-def _check_positive(name, value, allow_zero=False, upper=math.inf):
-    if (not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value)
-            or value < 0 or (value == 0 and not allow_zero) or value >= upper):
-        bound = ">= 0" if allow_zero else "> 0"
-        limit = "" if upper == math.inf else f" and < {upper}"
-        raise ValueError(f"{name} must be a finite number {bound}{limit}, got {value!r}")
-    return float(value)
 
 
 class Network:
@@ -54,8 +37,9 @@ class Network:
     1/2 sum_k (y'_k - y_k)^2, the cross-entropy -sum_k y_k log y'_k (softmax output) or
     -sum_k [y_k log y'_k + (1 - y_k) log(1 - y'_k)] (sigmoid output). Targets are class
     indices ``y[B]`` or rows ``Y[B, n_out]`` (one-hot or soft). Weights are
-    ``W[fan_in, fan_out]``, biases ``b[fan_out]``. The update is SGD (paper eq. 9) with
-    optional momentum and L2 weight decay: V := m V - lr (g + wd W), W := W + V.
+    ``W[fan_in, fan_out]``, biases ``b[fan_out]``. The update is the optimizer's
+    (``ghostmlp.optim``: SGD, Adam, AdamW); learning_rate, momentum and weight_decay are
+    shorthand for ``optimizer=SGD(learning_rate, momentum, weight_decay=weight_decay)``.
 
     Model parallelism (MPI): with `comm`, every rank holds a slice of every layer.
     connectivity="dense" computes exactly the serial network on any number of ranks;
@@ -67,12 +51,12 @@ class Network:
     Every rank must make the same calls with the same data.
     """
 
-    def __init__(self, seed=0, dtype="float32", loss="mse", learning_rate=0.1,
-                 momentum=0.0, weight_decay=0.0, comm=None, connectivity="dense",
+    def __init__(self, seed=0, dtype="float32", loss="mse", learning_rate=None, momentum=None,
+                 weight_decay=None, optimizer=None, comm=None, connectivity="dense",
                  blocks=None, ghost_gradients="exact", master=False):
-        if not _is_integer(seed) or seed < 0:
+        if not is_integer(seed) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        if _dtype_name(dtype) not in DTYPES:
+        if dtype_name(dtype) not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if not isinstance(loss, str) or loss not in LOSSES:
             raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
@@ -82,13 +66,14 @@ class Network:
             raise ValueError(f"connectivity must be 'dense' or 'ghost', got {connectivity!r}")
         if ghost_gradients not in ("exact", "local"):
             raise ValueError(f"ghost_gradients must be 'exact' or 'local', got {ghost_gradients!r}")
-        if blocks is not None and (not _is_integer(blocks) or blocks < 1):
+        if blocks is not None and (not is_integer(blocks) or blocks < 1):
             raise ValueError(f"blocks must be a positive integer, got {blocks!r}")
         if blocks is not None and connectivity == "dense":
             raise ValueError("blocks applies to connectivity='ghost' only")
         ranks = comm.Get_size() if comm is not None else 1
         if master and ranks < 2:
             raise ValueError(f"master=True needs at least 2 ranks, got {ranks}")
+        self.optimizer = _optimizer(optimizer, learning_rate, momentum, weight_decay)
         self.comm, self.connectivity, self.master = comm, connectivity, bool(master)
         self.ghost_gradients = ghost_gradients
         self.workers = ranks - self.master
@@ -96,31 +81,23 @@ class Network:
         self.seed = int(seed)
         self.dtype = np.dtype(dtype)
         self.loss = loss
-        self.learning_rate = _check_positive("learning_rate", learning_rate)
-        self.momentum = _check_positive("momentum", momentum, allow_zero=True, upper=1)
-        self.weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
         self.layers = []            # (kind, size, activation); the input's activation is None
         self.epochs_trained = 0
-        self.steps_trained = 0
-        # The input normalisation the network was trained with (a ghostmlp.data.Normaliser),
-        # kept for checkpoints and the command line; the Network never applies it itself.
-        self.normaliser = None
-        self._weights = None        # serial: [(W[fan_in, fan_out], b[fan_out])]
-        self._model = None          # model parallel: a ModelParallel
-        self._velocities = None
-        self._stack = None
-        self._capacity = 0
+        self.parameters = None      # a ghostmlp.params.Parameters once initialized
+        self.layout = None          # a ghostmlp.layout.Layout once initialized
+        self._exchange = None       # a ghostmlp.exchange.Exchange when the network uses MPI
+        self._step = self._buffers = None
         self._stage = None          # what the last Listing-1 call left: "forward" or "loss"
 
     # ------------------------------------------------------------ architecture
 
     def add_layer(self, kind, size, activation=None):
         """Append a layer: "input" first, then any "hidden", then one "output"."""
-        if self._initialized:
+        if self.parameters is not None:
             raise ValueError("add_layer: the network is already initialized")
         if kind not in ("input", "hidden", "output"):
             raise ValueError(f"add_layer: kind must be 'input', 'hidden' or 'output', got {kind!r}")
-        if not _is_integer(size) or size < 1:
+        if not is_integer(size) or size < 1:
             raise ValueError(f"add_layer: size must be a positive integer, got {size!r}")
         kinds = [k for k, _, _ in self.layers]
         if (kind == "input") != (not kinds):
@@ -140,18 +117,24 @@ class Network:
         return self
 
     @property
-    def _initialized(self):
-        return self._weights is not None or self._model is not None
-
-    @property
     def parallel(self):
         """True when the network is spread over MPI ranks (comm given, ghost, or master)."""
         return self.comm is not None or self.connectivity == "ghost"
 
     @property
+    def communicator(self):
+        """The library's duplicate of comm that the network's messages use (None when serial)."""
+        return self._exchange.comm if self._exchange is not None else None
+
+    @property
     def sizes(self):
         """Neurons per layer, input first."""
         return [size for _, size, _ in self.layers]
+
+    @property
+    def steps_trained(self):
+        """Training steps taken (the optimizer's step count, kept in the parameters)."""
+        return self.parameters.step_count if self.parameters is not None else 0
 
     @property
     def n_weights(self):
@@ -163,58 +146,66 @@ class Network:
         return sum(edge_count(a, b, self.blocks, first_layer=index == 0)
                    for index, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
 
-    def initialize(self):
-        """Glorot-uniform weights, zero biases; each neuron's weights from its own stream.
+    def initialize(self, draw=True):
+        """Lay the network out on the ranks; Glorot-uniform weights, zero biases.
 
-        Neuron j of layer l (input = layer 0) draws its fan_in weights, in order, from
-        U(-r, r) with r = sqrt(6 / (fan_in + fan_out)), using the generator seeded by
-        ``SeedSequence(seed, spawn_key=(1, l, j))``: the network depends only on the seed.
+        See ghostmlp.params.Parameters.draw: each neuron's weights come from its own
+        stream, so the network depends only on the seed. draw=False leaves every weight
+        zero, for a checkpoint to fill. Collective over comm.
         """
-        return self._build(draw=True)
-
-    def _build(self, draw):
-        """Lay out the weights, drawn as initialize() says, or zeros for a checkpoint to fill."""
         kinds = [k for k, _, _ in self.layers]
         if len(kinds) < 2 or kinds[-1] != "output":
             raise ValueError("initialize: the network needs an 'input' and an 'output' layer")
         if self.loss == "cross_entropy" and self.layers[-1][2] == "identity":
             raise ValueError("initialize: loss 'cross_entropy' needs a softmax or sigmoid output")
-        self._stack, self._capacity, self._stage = None, 0, None
-        self.epochs_trained = self.steps_trained = 0
-        if self.parallel:
-            check_layout(self.sizes, self.workers, self.connectivity, self.blocks)
-            from ghostmlp.parallel import ModelParallel   # imports mpi4py
-            self._model = ModelParallel(
-                self.comm if self.comm is not None else _comm_self(), self.sizes,
-                [ACTIVATIONS[act] for _, _, act in self.layers[1:]], LOSSES[self.loss],
-                self.dtype, self.seed, self.momentum, self.connectivity, self.blocks,
-                self.ghost_gradients, self.master, draw)
-            return self
-        self._weights = []
-        for layer, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), 1):
-            weights = np.zeros((fan_in, fan_out), dtype=self.dtype)
-            bound = math.sqrt(6.0 / (fan_in + fan_out))
-            for neuron in range(fan_out if draw else 0):
-                stream = np.random.SeedSequence(self.seed, spawn_key=(INIT_STREAM, layer, neuron))
-                weights[:, neuron] = np.random.default_rng(stream).uniform(-bound, bound, fan_in)
-            self._weights.append((weights, np.zeros(fan_out, dtype=self.dtype)))
-        self._velocities = ([(np.zeros_like(w), np.zeros_like(b)) for w, b in self._weights]
-                            if self.momentum else None)
+        check_layout(self.sizes, self.workers, self.connectivity, self.blocks)
+        if self.parallel and self._exchange is None:
+            from ghostmlp.exchange import Exchange      # imports mpi4py
+            self._exchange = Exchange(self.comm if self.comm is not None else _comm_self(),
+                                      self.master)
+        ranks, rank = (self._exchange.size, self._exchange.rank) if self.parallel else (1, 0)
+        self.layout = Layout(self.sizes, [ACTIVATIONS[act] for _, _, act in self.layers[1:]],
+                             self.connectivity, self.blocks, ranks, rank, self.master,
+                             self.ghost_gradients)
+        self.parameters = self._new_parameters(gradients=not self.optimizer.fuses_gradient)
+        if draw:
+            self.parameters.draw(self.seed)
+        self.epochs_trained = 0
+        self._step = self._buffers = self._stage = None
         return self
+
+    def _new_parameters(self, gradients):
+        return Parameters(self.layout.new_pieces(), self.sizes[:-1], self.dtype,
+                          self.optimizer.state_names, gradients)
+
+    # ------------------------------------------------------------------ weights
+
+    def iter_weights(self, root=None):
+        """(W[fan_in, fan_out], b[fan_out]) of each weight layer in turn, zeros where no edge.
+
+        Model parallel: collective; each layer is assembled on every rank, or with
+        root=r on rank r only (the others get None), one layer in memory at a time.
+        """
+        self._require_initialized()
+        for l, n_out in enumerate(self.sizes[1:]):
+            w, b = self.parameters.full_layer(l, n_out)
+            if self._exchange is not None:
+                for array in (w, b):
+                    (self._exchange.allreduce_sum(array) if root is None
+                     else self._exchange.reduce_sum(array, root))
+                if root is not None and self._exchange.rank != root:
+                    w = b = None
+            yield w, b
 
     def get_weights(self):
         """Copies of [(W[fan_in, fan_out], b[fan_out])], one pair per non-input layer.
 
-        Model parallel: the full matrices on every rank (collective), zeros where the
-        ghost topology has no edge.
+        Model parallel: the full matrices on every rank (collective); see iter_weights.
         """
-        self._require_initialized()
-        if self._model is not None:
-            return self._model.get_weights()
-        return [(w.copy(), b.copy()) for w, b in self._weights]
+        return list(self.iter_weights())
 
     def set_weights(self, weights):
-        """Copy [(W, b)] into the network (same shapes as get_weights())."""
+        """Copy [(W, b)] into the network (same shapes as get_weights(); absent edges ignored)."""
         self._require_initialized()
         shapes = [((a, b), (b,)) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
         if len(weights) != len(shapes):
@@ -226,12 +217,8 @@ class Network:
                                  f"{b_shape}, got {new_w.shape} and {new_b.shape}")
             if not (np.isfinite(new_w).all() and np.isfinite(new_b).all()):
                 raise ValueError(f"set_weights: pair {index} holds NaN or infinite values")
-        if self._model is not None:
-            self._model.set_weights(weights)   # entries without an edge are ignored
-            return
-        for (w, b), (new_w, new_b) in zip(self._weights, weights):
-            np.copyto(w, new_w)     # in place: the kernels hold pointers to these buffers
-            np.copyto(b, new_b)
+        for l, (w, b) in enumerate(weights):
+            self.parameters.set_full_layer(l, w, b)
 
     # -------------------------------------------------------- the paper's loop
 
@@ -239,7 +226,8 @@ class Network:
         """Output Y'[B, n_out] of a batch X[B, n_in] (a copy); keeps what backward() needs."""
         X = self._inputs(X)
         self._ensure_capacity(len(X))
-        self._stack.forward(X)
+        with self._timed():
+            self._step.forward(X)
         self._stage = "forward"
         return self._outputs(len(X)).T.copy()
 
@@ -247,38 +235,61 @@ class Network:
         """Batch-mean loss of the last forward() against targets Y; prepares backward()."""
         if self._stage is None:
             raise RuntimeError("compute_loss: call forward(X) first")
-        loss = self._stack.loss_delta(self._targets(Y, self._stack.batch))
+        with self._timed():
+            loss = self._step.loss_delta(self._targets(Y, self._step.batch))
         self._stage = "loss"
         return loss
 
-    def backward(self):
-        """Back-propagate the last compute_loss() and apply one SGD update to every layer."""
+    def backward(self, learning_rate=None):
+        """Back-propagate the last compute_loss() and apply one optimizer step to every layer.
+
+        learning_rate: this step's rate instead of the optimizer's.
+        """
         if self._stage != "loss":
             raise RuntimeError("backward: call forward(X) and compute_loss(Y) first")
-        self._stack.backward(self.learning_rate, self.momentum, self.weight_decay)
-        self.steps_trained += 1
+        lr = self._rate(learning_rate)
+        with self._timed(step=True):
+            self._step.backward(lr, self.parameters.step_count + 1)
+        self.parameters.step_count += 1
         self._stage = None
 
-    def train_step(self, X, Y):
+    def train_step(self, X, Y, learning_rate=None):
         """forward + loss + backward + update on one batch; returns the batch-mean loss."""
         X = self._inputs(X)
         self._ensure_capacity(len(X))
         targets = self._targets(Y, len(X))
         self._stage = None
-        loss = self._stack.step(X, targets, self.learning_rate, self.momentum, self.weight_decay)
-        self.steps_trained += 1
+        return self._train(X, targets, self._rate(learning_rate))
+
+    def _train(self, X, targets, lr):
+        with self._timed(step=True):
+            loss = self._step.train(X, targets, lr, self.parameters.step_count + 1)
+        self.parameters.step_count += 1
         return loss
 
     def gradients(self, X, Y):
-        """[(dL/dW, dL/db)] of the batch-mean loss at the current weights; nothing changes."""
+        """[(dL/dW, dL/db)] of the batch-mean loss at the current weights; nothing changes.
+
+        Model parallel: the full arrays on every rank (collective), zeros where no edge.
+        """
         X = self._inputs(X)
+        if not self.parameters.has_gradients:
+            fresh = self._new_parameters(gradients=True)
+            self.parameters.copy_into(fresh)
+            self.parameters, self._step = fresh, None
         self._ensure_capacity(len(X))
-        self._stack.forward(X)
-        self._stack.loss_delta(self._targets(Y, len(X)))
-        grads = [(np.empty((a, b), self.dtype), np.empty(b, self.dtype))
-                 for a, b in zip(self.sizes[:-1], self.sizes[1:])]
-        self._stack.gradients([g for g, _ in grads], [g for _, g in grads])
+        with self._inference():
+            self._step.forward(X)
+            self._step.loss_delta(self._targets(Y, len(X)))
+            self._step.gradients()
         self._stage = None
+        grads = []
+        for l, n_out in enumerate(self.sizes[1:]):
+            w, b = self.parameters.full_layer(l, n_out, segment="grads")
+            if self._exchange is not None:
+                self._exchange.allreduce_sum(w)
+                self._exchange.allreduce_sum(b)
+            grads.append((w, b))
         return grads
 
     # ---------------------------------------------------------------- training
@@ -287,18 +298,19 @@ class Network:
             validation=None):
         """Train for `epochs` passes over (X, Y) in minibatches; returns the history.
 
-        The order of epoch e is a permutation drawn from ``SeedSequence(seed,
-        spawn_key=(2, e))`` (e counts all epochs this network has trained), so it
-        depends on the seed and the epoch only. history: {"loss": [mean training loss
-        per epoch]}, plus "val_loss" and "val_accuracy" when validation=(X_val, Y_val).
+        learning_rate: the rate of this call's steps instead of the optimizer's (which
+        is left as it is). The order of epoch e is a permutation drawn from
+        ``SeedSequence(seed, spawn_key=(2, e))`` (e counts all epochs this network has
+        trained), so it depends on the seed and the epoch only. history: {"loss": [mean
+        training loss per epoch]}, plus "val_loss" and "val_accuracy" when
+        validation=(X_val, Y_val).
         """
         self._require_initialized()
-        if not _is_integer(epochs) or epochs < 1:
+        if not is_integer(epochs) or epochs < 1:
             raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
-        if not _is_integer(batch_size) or batch_size < 1:
+        if not is_integer(batch_size) or batch_size < 1:
             raise ValueError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
-        if learning_rate is not None:
-            self.learning_rate = _check_positive("learning_rate", learning_rate)
+        lr = self._rate(learning_rate)
         if validation is not None and len(validation) != 2:
             raise ValueError("fit: validation must be a pair (X_val, Y_val)")
         X = self._inputs(X)
@@ -321,9 +333,7 @@ class Network:
                 xb, tb = x_batch[:len(index)], t_batch[:len(index)]
                 np.take(X, index, axis=0, out=xb)
                 np.take(targets, index, axis=0, out=tb)
-                total += len(index) * self._stack.step(
-                    xb, tb, self.learning_rate, self.momentum, self.weight_decay)
-                self.steps_trained += 1
+                total += len(index) * self._train(xb, tb, lr)
             self.epochs_trained += 1
             history["loss"].append(total / len(X))
             if validation is not None:
@@ -338,10 +348,11 @@ class Network:
         X = self._inputs(X)
         self._ensure_capacity(min(len(X), PREDICT_CHUNK))
         out = np.empty((len(X), self.sizes[-1]), dtype=self.dtype)
+        capacity = self._buffers.capacity
         with self._inference():
-            for start in range(0, len(X), self._capacity):
-                chunk = X[start:start + self._capacity]
-                self._stack.forward(chunk)
+            for start in range(0, len(X), capacity):
+                chunk = X[start:start + capacity]
+                self._step.forward(chunk)
                 out[start:start + len(chunk)] = self._outputs(len(chunk)).T
         self._stage = None
         return out
@@ -355,67 +366,32 @@ class Network:
         X = self._inputs(X)
         targets = self._targets(Y, len(X))
         self._ensure_capacity(min(len(X), PREDICT_CHUNK))
-        total, correct = 0.0, 0
+        total, correct, capacity = 0.0, 0, self._buffers.capacity
         classes = targets if targets.ndim == 1 else np.argmax(targets, axis=1)
         with self._inference():
-            for start in range(0, len(X), self._capacity):
-                stop = min(start + self._capacity, len(X))
-                self._stack.forward(X[start:stop])
-                total += (stop - start) * self._stack.loss_delta(targets[start:stop])
+            for start in range(0, len(X), capacity):
+                stop = min(start + capacity, len(X))
+                self._step.forward(X[start:stop])
+                total += (stop - start) * self._step.loss_delta(targets[start:stop])
                 correct += int(np.sum(np.argmax(self._outputs(stop - start), axis=0)
                                       == classes[start:stop]))
         self._stage = None
         return {"loss": total / len(X), "accuracy": correct / len(X)}
 
-    # --------------------------------------------------------------- internals
-
-    # ------------------------------------------------- checkpoints (rows of W.T)
-
-    def save(self, path, extra=None):
-        """Write a checkpoint (see ghostmlp.checkpoint); collective over comm when parallel."""
-        from ghostmlp import checkpoint
-        checkpoint.save(self, path, extra)
-
-    def own_neurons(self, layer):
-        """[start, stop) of the neurons of weight layer `layer` (1 = first hidden) on this rank."""
-        if not 1 <= layer < len(self.layers):
-            raise ValueError(f"layer must lie in [1, {len(self.layers) - 1}], got {layer}")
-        if self._model is not None:
-            own = self._model.layers[layer - 1]
-            return (own.start, own.stop) if self._model.exchange.is_worker else (0, 0)
-        return 0, self.sizes[layer]
-
-    def own_rows(self, layer, start, stop, velocity=False):
-        """Rows [start, stop) of W.T [fan_out, fan_in] and of b, for neurons this rank owns."""
-        if self._model is not None:
-            return self._model.own_rows(layer, start, stop, velocity)
-        w, b = (self._velocities if velocity else self._weights)[layer - 1]
-        return np.ascontiguousarray(w[:, start:stop].T), b[start:stop].copy()
-
-    def set_own_rows(self, layer, start, rows, bias, velocity=False):
-        """Inverse of own_rows: W.T rows and biases for neurons start, start + 1, ..."""
-        if self._model is not None:
-            self._model.set_own_rows(layer, start, rows, bias, velocity)
-            return
-        w, b = (self._velocities if velocity else self._weights)[layer - 1]
-        w[:, start:start + len(rows)] = rows.T
-        b[start:start + len(rows)] = bias
+    # ------------------------------------------------------------- description
 
     def config(self):
         """The constructor's arguments and the layers, as plain JSON-serialisable values."""
         return {"layers": [list(layer) for layer in self.layers], "seed": self.seed,
-                "dtype": self.dtype.name, "loss": self.loss, "learning_rate": self.learning_rate,
-                "momentum": self.momentum, "weight_decay": self.weight_decay,
-                "connectivity": self.connectivity,
+                "dtype": self.dtype.name, "loss": self.loss,
+                "optimizer": self.optimizer.config(), "connectivity": self.connectivity,
                 "blocks": self.blocks if self.connectivity == "ghost" else None,
                 "ghost_gradients": self.ghost_gradients, "master": self.master}
 
     def local_nbytes(self):
         """Bytes of the weights and biases held by this rank (all of them when serial)."""
         self._require_initialized()
-        if self._model is not None:
-            return self._model.nbytes()
-        return sum(w.nbytes + b.nbytes for w, b in self._weights)
+        return self.parameters.nbytes("weights")
 
     def connectivity_mask(self, layer_index):
         """Boolean [fan_in, fan_out] edges of weight layer `layer_index` (as in get_weights())."""
@@ -427,20 +403,42 @@ class Network:
     def stats(self):
         """Per-iteration compute/communication seconds (max, mean over ranks), % in
         communication, messages and bytes per rank, collectives by kind (collective call)."""
-        if self._model is None:
+        if self._exchange is None:
             raise RuntimeError("stats() describes model-parallel training (comm=...)")
-        return self._model.stats()
+        return self._exchange.stats()
 
     def reset_stats(self):
-        if self._model is not None:
-            self._model.reset_stats()
+        if self._exchange is not None:
+            self._exchange.reset_counters()
+
+    def __repr__(self):
+        parts = [f"{size} {act}" if act else str(size) for _, size, act in self.layers]
+        state = f"{self.n_weights:,} weights" if self.parameters is not None else "not initialized"
+        layout = ""
+        if self.parallel:
+            layout = (f", {self.connectivity}" + (f" blocks={self.blocks}" if self.blocks > 1 else "")
+                      + f" on {self.workers} working rank{'s' * (self.workers > 1)}"
+                      + (" + master" if self.master else ""))
+        return (f"Network({' -> '.join(parts)}; loss={self.loss}, dtype={self.dtype}, "
+                f"{self.optimizer!r}{layout}, {state})")
+
+    # --------------------------------------------------------------- internals
+
+    def _rate(self, learning_rate):
+        if learning_rate is None:
+            return self.optimizer.lr
+        return check_positive("learning_rate", learning_rate)
+
+    def _timed(self, step=False):
+        """Context counted in stats() as training time (as one iteration when step=True)."""
+        return self._exchange.timed(step) if self._exchange is not None else contextlib.nullcontext()
 
     def _inference(self):
         """Context in which forward passes are not training: stats() leaves them out."""
-        return self._model.uncounted() if self._model is not None else contextlib.nullcontext()
+        return self._exchange.uncounted() if self._exchange is not None else contextlib.nullcontext()
 
     def _require_initialized(self):
-        if not self._initialized:
+        if self.parameters is None:
             raise RuntimeError("call initialize() first")
 
     def _inputs(self, X):
@@ -470,40 +468,40 @@ class Network:
         return np.ascontiguousarray(Y, dtype=self.dtype)
 
     def _ensure_capacity(self, batch):
-        """(Re)allocate the neuron-major activation and delta buffers for batches up to `batch`."""
-        if self._stack is not None and batch <= self._capacity:
+        """(Re)bind the step to buffers for batches up to `batch` and to the current parameters."""
+        if self._step is not None and batch <= self._buffers.capacity:
             return
-        self._capacity = batch
-        if self._model is not None:
-            self._model.ensure_capacity(batch)
-            self._stack = self._model
-            return
-        sizes = self.sizes
-        self._activations = [np.empty(n * batch, dtype=self.dtype) for n in sizes[1:]]
-        self._deltas = [np.empty(n * batch, dtype=self.dtype) for n in sizes[1:]]
-        self._inputs_t = np.empty(sizes[0] * batch, dtype=self.dtype)
-        self._stack = _kernels.LayerStack(
-            [w for w, _ in self._weights], [b for _, b in self._weights], self._velocities,
-            self._activations, self._deltas, self._inputs_t,
-            [ACTIVATIONS[act] for _, _, act in self.layers[1:]], LOSSES[self.loss])
+        capacity = max(batch, self._buffers.capacity if self._buffers is not None else 0)
+        self._buffers = Buffers(self.layout, capacity, self.dtype)
+        exchange = None
+        if self._exchange is not None:
+            from ghostmlp.exchange import StepExchange
+            exchange = StepExchange(self._exchange, self.layout, self._buffers)
+        self._step = Step(self.layout, self.parameters.layers, self._buffers,
+                          self.optimizer.kernel_args(), exchange, LOSSES[self.loss],
+                          ACTIVATIONS[self.layers[-1][2]], self.layout.is_worker)
 
     def _outputs(self, batch):
         """The output layer's activations of the last forward pass, as a view [n_out, B]."""
-        if self._model is not None:
-            return self._model.outputs(batch)
-        n_out = self.sizes[-1]
-        return self._activations[-1][:n_out * batch].reshape(n_out, batch)
+        return Buffers.view(self._buffers.acts[-1], self.sizes[-1], batch)
 
-    def __repr__(self):
-        parts = [f"{size} {act}" if act else str(size) for _, size, act in self.layers]
-        state = f"{self.n_weights:,} weights" if self._initialized else "not initialized"
-        layout = ""
-        if self.parallel:
-            layout = (f", {self.connectivity}" + (f" blocks={self.blocks}" if self.blocks > 1 else "")
-                      + f" on {self.workers} working rank{'s' * (self.workers > 1)}"
-                      + (" + master" if self.master else ""))
-        return (f"Network({' -> '.join(parts)}; loss={self.loss}, dtype={self.dtype}, "
-                f"lr={self.learning_rate:g}{layout}, {state})")
+
+def _optimizer(optimizer, learning_rate, momentum, weight_decay):
+    """The optimizer given, or the SGD that learning_rate, momentum and weight_decay describe."""
+    shorthand = {name: value for name, value in (("learning_rate", learning_rate),
+                 ("momentum", momentum), ("weight_decay", weight_decay)) if value is not None}
+    if optimizer is not None:
+        if not isinstance(optimizer, Optimizer):
+            raise ValueError(f"optimizer must be a ghostmlp.optim optimizer, got {optimizer!r}")
+        if shorthand:
+            raise ValueError(f"give optimizer= or {'/'.join(shorthand)}=, not both (set them "
+                             "on the optimizer)")
+        return optimizer
+    learning_rate = check_positive("learning_rate", shorthand.get("learning_rate",
+                                                                  DEFAULT_LEARNING_RATE))
+    momentum = check_positive("momentum", momentum or 0.0, allow_zero=True, upper=1)
+    weight_decay = check_positive("weight_decay", weight_decay or 0.0, allow_zero=True)
+    return SGD(learning_rate, momentum=momentum, weight_decay=weight_decay)
 
 
 def _comm_self():

@@ -8,6 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ghostmlp.network import Network
+from ghostmlp.optim import from_config
 
 __all__ = ["GhostMLPClassifier", "GhostMLPRegressor"]
 
@@ -141,8 +142,7 @@ class _GhostMLPBase(BaseEstimator):
         if isinstance(net, Network):
             state["network_"] = {
                 "layers": list(net.layers), "seed": net.seed, "dtype": net.dtype.name,
-                "loss": net.loss, "learning_rate": net.learning_rate,
-                "momentum": net.momentum, "weight_decay": net.weight_decay,
+                "loss": net.loss, "optimizer": net.optimizer.config(),
                 "epochs_trained": net.epochs_trained, "weights": net.get_weights(),
             }
         return state
@@ -151,8 +151,7 @@ class _GhostMLPBase(BaseEstimator):
         spec = state.get("network_")
         if isinstance(spec, dict):
             net = Network(seed=spec["seed"], dtype=spec["dtype"], loss=spec["loss"],
-                          learning_rate=spec["learning_rate"], momentum=spec["momentum"],
-                          weight_decay=spec["weight_decay"])
+                          optimizer=from_config(spec["optimizer"]))
             for kind, size, activation in spec["layers"]:
                 net.add_layer(kind, size, activation=activation)
             net.initialize()

@@ -28,7 +28,7 @@ def test_round_trip_is_exact(tmp_path, dtype, momentum):
     net = build(dtype, momentum)
     net.fit(X, y, epochs=2, batch_size=8)
     path = tmp_path / "net.gmlp"
-    net.save(path, extra={"note": "round trip"})
+    ghostmlp.save(net, path, extra={"note": "round trip"})
     loaded = ghostmlp.load(path)
     assert repr(loaded) == repr(net)
     assert (loaded.epochs_trained, loaded.steps_trained) == (2, 10)
@@ -43,13 +43,13 @@ def test_round_trip_is_exact(tmp_path, dtype, momentum):
 def test_arrays_are_little_endian_rows_of_w_transposed(tmp_path):
     net = build("float64")
     path = tmp_path / "net.gmlp"
-    net.save(path)
+    ghostmlp.save(net, path)
     header = checkpoint.read_header(path)
     entry = next(e for e in header["arrays"] if e["name"] == "layer2/weights_t")
     assert entry["dtype"] == "<f8" and entry["shape"] == [7, 9]
     raw = np.fromfile(path, dtype="<f8", count=63, offset=header["data_start"] + entry["offset"])
     np.testing.assert_array_equal(raw.reshape(7, 9), net.get_weights()[1][0].T)
-    assert {e["name"] for e in header["arrays"]} >= {"layer1/velocity_t", "layer3/velocity_bias"}
+    assert {e["name"] for e in header["arrays"]} >= {"layer1/momentum_buffer_t", "layer3/momentum_buffer_bias"}
 
 
 def test_resume_equals_an_uninterrupted_run(tmp_path):
@@ -58,7 +58,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     straight.fit(X, y, epochs=6, batch_size=7)
     first = build()
     first.fit(X, y, epochs=3, batch_size=7)
-    first.save(tmp_path / "half.gmlp")
+    ghostmlp.save(first, tmp_path / "half.gmlp")
     resumed = ghostmlp.load(tmp_path / "half.gmlp")
     resumed.fit(X, y, epochs=3, batch_size=7)
     assert resumed.epochs_trained == 6
@@ -69,7 +69,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
 
 def test_damage_is_detected(tmp_path):
     path = tmp_path / "net.gmlp"
-    build().save(path)
+    ghostmlp.save(build(), path)
     data_start = checkpoint.read_header(path)["data_start"]
     content = bytearray(path.read_bytes())
     content[data_start + 100] ^= 0x40
@@ -88,7 +88,7 @@ def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     X, y = data()
     path = tmp_path / "net.gmlp"
     net = build()
-    net.save(path)
+    ghostmlp.save(net, path)
     before = path.read_bytes()
     net.fit(X, y, epochs=1, batch_size=8)
     calls = []
@@ -102,14 +102,14 @@ def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     original = checkpoint._LocalFile.write_at
     monkeypatch.setattr(checkpoint._LocalFile, "write_at", failing_write)
     with pytest.raises(OSError, match="disk full"):
-        net.save(path)
+        ghostmlp.save(net, path)
     assert path.read_bytes() == before
     assert ghostmlp.load(path).epochs_trained == 0
 
 
 def test_header_is_plain_json_and_layouts_are_checked(tmp_path):
     path = tmp_path / "net.gmlp"
-    build().save(path)
+    ghostmlp.save(build(), path)
     raw = path.read_bytes()
     length = int.from_bytes(raw[16:24], "little")
     header = json.loads(raw[24:24 + length])

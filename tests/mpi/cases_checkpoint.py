@@ -45,7 +45,7 @@ def test_round_trip_on_this_job_and_on_one_rank(folder, layout):
     net = network(**layout)
     net.train_step(X, np.arange(6))
     path = os.path.join(folder, "net.gmlp")
-    net.save(path)
+    ghostmlp.save(net, path)
     expected = net.predict_proba(X)
     same = ghostmlp.load(path, comm=comm).predict_proba(X)
     alone = ghostmlp.load(path).predict_proba(X)              # every rank on its own
@@ -55,7 +55,7 @@ def test_round_trip_on_this_job_and_on_one_rank(folder, layout):
 
 def test_a_truncated_checkpoint_fails_on_every_rank(folder):
     path = os.path.join(folder, "net.gmlp")
-    network().save(path)
+    ghostmlp.save(network(), path)
     if comm.Get_rank() == 0:
         os.truncate(path, os.path.getsize(path) - 8)
     comm.Barrier()
@@ -68,7 +68,7 @@ def test_saving_onto_a_folder_fails_on_every_rank(folder):
     if comm.Get_rank() == 0:
         os.mkdir(target)
     comm.Barrier()
-    message = raised(lambda: network().save(target))
+    message = raised(lambda: ghostmlp.save(network(), target))
     everywhere(message and "taken" in message, message)
 
 

@@ -154,13 +154,15 @@ def test_communication_is_counted():
     stats = ghost.stats()
     # Two blocked hidden layers: 2 sends each forward, and 2 each back (exact gradients).
     everywhere(stats["messages_per_rank"] == 8 and stats["messages_max"] == 8, f"messages {stats}")
-    everywhere(stats["collectives"] == {"allgather": 1}, f"ghost collectives {stats}")
+    # The output is gathered once per step; a single rank gathers nothing.
+    expected = {"allgather": 1} if P > 1 else {}
+    everywhere(stats["collectives"] == expected, f"ghost collectives {stats}")
     everywhere(stats["bytes_per_rank"] == 8 * 9 * 8, f"bytes {stats}")
     everywhere(0 <= stats["comm_percent"] <= 100 and stats["iterations"] == 2, f"stats {stats}")
     dense = build(comm=comm)
     dense.reset_stats()
     dense.train_step(*data(SIZES))
-    expected = {"allgather": 3, "reduce_scatter": 2} if P > 1 else {"allgather": 1}
+    expected = {"allgather": 3, "reduce_scatter": 2} if P > 1 else {}
     everywhere(dense.stats()["collectives"] == expected, f"dense collectives {dense.stats()}")
     everywhere(dense.stats()["messages_per_rank"] == 0, "dense sends no halo")
 

@@ -27,7 +27,7 @@ def save(folder):
         net.add_layer("input", 7).add_layer("hidden", 13).add_layer("hidden", 11)
         net.add_layer("output", 6).initialize()
         net.fit(X, y, epochs=2, batch_size=5)
-        net.save(folder / f"{name}.gmlp")
+        ghostmlp.save(net, folder / f"{name}.gmlp")
         predictions = net.predict_proba(X)
         if comm.Get_rank() == 0:
             np.save(folder / f"{name}.npy", predictions)

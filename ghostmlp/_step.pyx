@@ -1,0 +1,406 @@
+"""The one training step: forward, loss, backward and update over this rank's pieces of every layer.
+
+A plan (``ghostmlp.layout``) says per layer which pieces of it this rank computes, where
+their inputs and outputs lie in the neuron-major buffers (``H[rows, B]``, see
+``_kernels.pyx``) and which exchange follows. The step runs the arithmetic without the
+GIL and calls the plan's exchange (Python, mpi4py) only where the plan names one; the
+serial plan names none, so a serial step is one call with no Python in between.
+"""
+from libc.math cimport pow
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+from cython cimport floating
+
+cimport numpy as cnp
+import numpy
+
+from ghostmlp._layer cimport (
+    IDENTITY, SOFTMAX, FUSED_ROW_MIN_BYTES, backprop_core, bias_activation_core,
+    derivative_core, forward_core, fused_delta_update_core, outer_core, output_delta_core)
+from ghostmlp._optim cimport SGD, ADAMW, adam_core, momentum_apply_core, sgd_core
+
+cnp.import_array()
+
+cdef enum:
+    # What follows a layer's pieces in the forward pass.
+    NO_EXCHANGE = 0
+    HALO = 1            # ghost rows to and from the ring neighbours, overlapping the interior
+    GATHER = 2          # every rank's own rows gathered into the whole layer
+    # How a layer's own deltas are formed from the next layer's.
+    LOCAL = 0           # straight into the own rows: this rank holds the whole next layer
+    REDUCE_SCATTER = 1  # partial sums over the whole layer, reduced onto each owner
+    HALO_EXACT = 2      # into the halo rows; the ghost rows' deltas go back to their owners
+    HALO_LOCAL = 3      # into the own rows only: ghosts are constants
+    # What backward() does with the weight gradients.
+    UPDATE = 0          # the optimizer's update, fused into the gradient GEMM where it allows
+    GRADIENTS = 1       # write them to the gradient buffers; change nothing
+
+FORWARD_EXCHANGES = {"none": NO_EXCHANGE, "halo": HALO, "gather": GATHER}
+BACKWARD_EXCHANGES = {"local": LOCAL, "reduce_scatter": REDUCE_SCATTER,
+                      "halo_exact": HALO_EXACT, "halo_local": HALO_LOCAL}
+
+
+cdef struct Piece:
+    int n_in, n_out
+    int in_row          # first row of its inputs in the layer's input buffer
+    int out_row         # first row of its outputs among the layer's own rows
+    void* w             # W[n_in, n_out]
+    void* b             # b[n_out]
+    void* gw            # gradients of the same shapes, or NULL
+    void* gb
+    void* state[4]      # optimizer state k: state[2k] W-shaped, state[2k + 1] b-shaped
+
+
+cdef struct Layer:
+    int rows            # rows of the activation and delta buffers
+    int own_row         # first of the n_own rows this rank computes
+    int n_own
+    int act             # the pieces' activation
+    bint post_softmax   # softmax over the gathered layer after the pieces (split output)
+    int forward         # NO_EXCHANGE, HALO or GATHER
+    int backward        # LOCAL, REDUCE_SCATTER, HALO_EXACT or HALO_LOCAL
+    int n_pieces
+    Piece* pieces
+    void* acts          # [rows, B]
+    void* deltas        # [rows, B]
+    void* own_deltas    # [n_own, B] for REDUCE_SCATTER, else NULL (own rows of deltas)
+
+
+cdef void* _data(object array, int typenum, Py_ssize_t size, str name) except NULL:
+    """Pointer to a C-contiguous array of the given type and number of values."""
+    if (not isinstance(array, cnp.ndarray) or cnp.PyArray_TYPE(array) != typenum
+            or not cnp.PyArray_IS_C_CONTIGUOUS(array) or cnp.PyArray_SIZE(array) < size):
+        raise ValueError(f"{name} must be a C-contiguous {cnp.PyArray_DescrFromType(typenum)} "
+                         f"array of at least {size} values")
+    return cnp.PyArray_DATA(array)
+
+
+cdef class Step:
+    """A rank's step over the buffers of a plan: forward, loss_delta, backward, apply.
+
+    plan: a ghostmlp.layout plan (layers with rows, own_row, n_own, activation,
+    post_softmax, forward, backward); pieces[l]: this rank's pieces of layer l (n_in,
+    n_out, in_row, out_row, weights, bias, grad_weights, grad_bias, state);
+    buffers: acts, deltas, own_deltas (None where unused), inputs_t, scratch, capacity;
+    optimizer: (code, momentum, nesterov, weight_decay, beta1, beta2, eps);
+    exchange: the plan's exchange (post_halo, wait_halo, gather, reverse_halo,
+    reduce_scatter, each given the layer and B), or None when the plan has none.
+    """
+    cdef int n_layers, n_inputs, n_outputs, capacity, batch, typenum, loss, output_act
+    cdef int optimizer
+    cdef double momentum, weight_decay, beta1, beta2, eps
+    cdef bint nesterov, is_worker, fused_rows
+    cdef Layer* layers
+    cdef void* xt
+    cdef void* scratch
+    cdef object exchange, keep
+
+    def __cinit__(self, plan, pieces, buffers, optimizer, exchange, int loss, int output_act,
+                  bint is_worker):
+        cdef Py_ssize_t l, k, n = len(plan.layers)
+        cdef Layer* L
+        cdef Piece* p
+        self.layers = <Layer*>calloc(n, sizeof(Layer))
+        if self.layers == NULL:
+            raise MemoryError()
+        self.n_layers = n
+        self.typenum = cnp.NPY_FLOAT64 if buffers.inputs_t.dtype == numpy.float64 else cnp.NPY_FLOAT32
+        self.capacity = buffers.capacity
+        self.n_inputs = plan.sizes[0]
+        self.n_outputs = plan.sizes[len(plan.sizes) - 1]
+        self.loss, self.output_act, self.is_worker = loss, output_act, is_worker
+        (self.optimizer, self.momentum, self.nesterov, self.weight_decay, self.beta1,
+         self.beta2, self.eps) = optimizer
+        self.fused_rows = self.optimizer == SGD and self.momentum == 0 and self.weight_decay == 0
+        self.exchange, self.batch = exchange, 0
+        self.keep = (pieces, buffers)
+        cdef int t = self.typenum, cap = self.capacity
+        self.xt = _data(buffers.inputs_t, t, self.n_inputs * cap, "inputs_t")
+        self.scratch = _data(buffers.scratch, t, 2 * cap, "scratch")
+        for l, layer in enumerate(plan.layers):
+            L = &self.layers[l]
+            L.rows, L.own_row, L.n_own = layer.rows, layer.own_row, layer.n_own
+            L.act, L.post_softmax = layer.activation, layer.post_softmax
+            L.forward = FORWARD_EXCHANGES[layer.forward]
+            L.backward = BACKWARD_EXCHANGES[layer.backward]
+            L.acts = _data(buffers.acts[l], t, L.rows * cap, "acts")
+            L.deltas = _data(buffers.deltas[l], t, L.rows * cap, "deltas")
+            L.own_deltas = (NULL if buffers.own_deltas[l] is None else
+                            _data(buffers.own_deltas[l], t, L.n_own * cap, "own_deltas"))
+            L.n_pieces = len(pieces[l])
+            L.pieces = <Piece*>calloc(max(L.n_pieces, 1), sizeof(Piece))
+            if L.pieces == NULL:
+                raise MemoryError()
+            for k, piece in enumerate(pieces[l]):
+                p = &L.pieces[k]
+                p.n_in, p.n_out = piece.n_in, piece.n_out
+                p.in_row, p.out_row = piece.in_row, piece.out_row
+                p.w = _data(piece.weights, t, p.n_in * p.n_out, "weights")
+                p.b = _data(piece.bias, t, p.n_out, "bias")
+                if piece.grad_weights is not None:
+                    p.gw = _data(piece.grad_weights, t, p.n_in * p.n_out, "grad_weights")
+                    p.gb = _data(piece.grad_bias, t, p.n_out, "grad_bias")
+                for i, (sw, sb) in enumerate(piece.state[:2]):
+                    p.state[2 * i] = _data(sw, t, p.n_in * p.n_out, "state")
+                    p.state[2 * i + 1] = _data(sb, t, p.n_out, "state")
+
+    def __dealloc__(self):
+        cdef int l
+        if self.layers != NULL:
+            for l in range(self.n_layers):
+                free(self.layers[l].pieces)
+            free(self.layers)
+
+    @property
+    def batch(self):
+        """B of the last forward pass (0 before the first)."""
+        return self.batch
+
+    def forward(self, x):
+        """Forward pass of X[B, n_0] (C-contiguous, 1 <= B <= capacity) into the plan's buffers."""
+        cdef Py_ssize_t batch = x.shape[0] if isinstance(x, numpy.ndarray) and x.ndim == 2 else 0
+        if not 1 <= batch <= self.capacity or x.shape[1] != self.n_inputs:
+            raise ValueError(f"x must be [B, {self.n_inputs}] with 1 <= B <= {self.capacity}")
+        cdef void* xp = _data(x, self.typenum, batch * self.n_inputs, "x")
+        self.batch = batch
+        if self.typenum == cnp.NPY_FLOAT64:
+            _forward(self, <double*>xp)
+        else:
+            _forward(self, <float*>xp)
+
+    def loss_delta(self, target):
+        """Batch-mean loss of the last forward pass; writes the output layer's deltas.
+
+        target: class indices int64[B], or rows Y[B, n_out] of the network's dtype.
+        """
+        cdef long long* labels = NULL
+        cdef void* rows = NULL
+        if self.batch == 0:
+            raise RuntimeError("loss_delta() needs a forward() first")
+        if isinstance(target, numpy.ndarray) and target.ndim == 1 and target.shape[0] == self.batch:
+            labels = <long long*>_data(target, cnp.NPY_INT64, self.batch, "labels")
+        elif (isinstance(target, numpy.ndarray) and target.ndim == 2
+              and target.shape[0] == self.batch and target.shape[1] == self.n_outputs):
+            rows = _data(target, self.typenum, self.batch * self.n_outputs, "targets")
+        else:
+            raise ValueError(f"target must be labels int64[{self.batch}] or targets "
+                             f"[{self.batch}, {self.n_outputs}] of the network's dtype")
+        if self.typenum == cnp.NPY_FLOAT64:
+            return _loss(self, <double*>rows, labels)
+        return _loss(self, <float*>rows, labels)
+
+    def backward(self, double learning_rate, long step):
+        """Back-propagate the output deltas and update every piece (optimizer step `step`, from 1)."""
+        self._backward(UPDATE, learning_rate, step)
+
+    def gradients(self):
+        """Back-propagate and write d(mean loss)/dW, d/db into the pieces' gradient buffers."""
+        self._backward(GRADIENTS, 0, 0)
+
+    def apply(self, double learning_rate, long step):
+        """The optimizer's update of every piece from its gradient buffers (filled by gradients())."""
+        if self.is_worker:
+            if self.typenum == cnp.NPY_FLOAT64:
+                _apply_all(self, <double>learning_rate, step)
+            else:
+                _apply_all(self, <float>learning_rate, step)
+
+    def train(self, x, target, double learning_rate, long step):
+        """forward(x), loss_delta(target), backward(learning_rate, step); returns the loss."""
+        self.forward(x)
+        loss = self.loss_delta(target)
+        self._backward(UPDATE, learning_rate, step)
+        return loss
+
+    cdef _backward(self, int mode, double lr, long step):
+        if self.batch == 0:
+            raise RuntimeError("backward() needs a forward() and loss_delta() first")
+        cdef Piece* p = &self.layers[0].pieces[0]
+        if mode == GRADIENTS and self.is_worker and self.layers[0].n_pieces and p.gw == NULL:
+            raise RuntimeError("gradients() needs gradient buffers")
+        if self.is_worker:
+            if self.typenum == cnp.NPY_FLOAT64:
+                _backward(self, <double>lr, mode, step)
+            else:
+                _backward(self, <float>lr, mode, step)
+
+
+# ------------------------------------------------------------------- the passes
+
+cdef inline floating* _own_deltas(Layer* L, int batch, floating* like) noexcept nogil:
+    if L.own_deltas != NULL:
+        return <floating*>L.own_deltas
+    return <floating*>L.deltas + L.own_row * <Py_ssize_t>batch
+
+
+cdef inline void _compute(Layer* L, Piece* p, int lo, int hi, int batch, floating* h,
+                          floating* scratch) noexcept nogil:
+    """Own rows of the piece's neurons lo <= j < hi := act(W[:, j].T @ H[inputs] + b_j)."""
+    cdef Py_ssize_t B = batch
+    forward_core(p.n_in, hi - lo, batch, h + p.in_row * B, <floating*>p.w + lo, p.n_out,
+                 <floating*>p.b + lo, <floating*>L.acts + (L.own_row + p.out_row + lo) * B,
+                 L.act, scratch)
+
+
+cdef int _forward(Step s, floating* x) except -1:
+    cdef Py_ssize_t i, j, B = s.batch, n0 = s.n_inputs
+    cdef int l, k, begin, end, batch = s.batch
+    cdef floating* xt = <floating*>s.xt
+    cdef floating* scratch = <floating*>s.scratch
+    cdef floating* h
+    cdef Layer* L
+    cdef Piece* p
+    cdef Piece* first
+    cdef Piece* last
+    with nogil:
+        for i in range(B):
+            for j in range(n0):
+                xt[j * B + i] = x[i * n0 + j]
+    for l in range(s.n_layers):
+        L = &s.layers[l]
+        h = xt if l == 0 else <floating*>s.layers[l - 1].acts
+        if L.forward == HALO:
+            # Boundary neurons first, then post the halo, then the interior while it travels.
+            first, last = &L.pieces[0], &L.pieces[L.n_pieces - 1]
+            with nogil:
+                _compute(L, first, 0, 1, batch, h, scratch)
+                if last != first or last.n_out > 1:
+                    _compute(L, last, last.n_out - 1, last.n_out, batch, h, scratch)
+            s.exchange.post_halo(l, batch)
+            with nogil:
+                for k in range(L.n_pieces):
+                    p = &L.pieces[k]
+                    begin = 1 if p == first else 0
+                    end = p.n_out - 1 if p == last else p.n_out
+                    if begin < end:
+                        _compute(L, p, begin, end, batch, h, scratch)
+            s.exchange.wait_halo(l)
+            continue
+        with nogil:
+            for k in range(L.n_pieces):
+                _compute(L, &L.pieces[k], 0, L.pieces[k].n_out, batch, h, scratch)
+        if L.forward == GATHER:
+            s.exchange.gather(l, batch)
+        if L.post_softmax:
+            with nogil:
+                bias_activation_core(L.rows, batch, <floating*>L.acts, NULL, SOFTMAX, scratch)
+    return 0
+
+
+cdef double _loss(Step s, floating* rows, long long* labels) except? -1:
+    cdef Layer* L = &s.layers[s.n_layers - 1]
+    cdef double result
+    with nogil:
+        result = output_delta_core(s.n_outputs, s.batch, <floating*>L.acts, rows, 1, s.n_outputs,
+                                   labels, <floating*>L.deltas, s.output_act, s.loss,
+                                   <floating*>s.scratch)
+    return result
+
+
+cdef int _backward(Step s, floating lr, int mode, long step) except -1:
+    cdef int l, k, batch = s.batch
+    cdef Py_ssize_t B = batch
+    cdef Layer* L
+    cdef Layer* P
+    cdef Piece* p
+    cdef floating* delta
+    cdef floating* h
+    cdef floating* target
+    cdef bint fused
+    for l in range(s.n_layers - 1, -1, -1):
+        L = &s.layers[l]
+        delta = _own_deltas(L, batch, delta)
+        h = <floating*>s.xt if l == 0 else <floating*>s.layers[l - 1].acts
+        fused = False
+        if l > 0:       # the previous layer's deltas, from this layer's weights before they change
+            P = &s.layers[l - 1]
+            p = &L.pieces[0]
+            fused = (mode == UPDATE and s.fused_rows and batch == 1 and L.n_pieces == 1
+                     and P.backward in (LOCAL, REDUCE_SCATTER)
+                     and p.n_in * <Py_ssize_t>p.n_out * sizeof(floating) >= FUSED_ROW_MIN_BYTES)
+            with nogil:
+                if P.backward == HALO_EXACT or P.backward == HALO_LOCAL:
+                    memset(P.deltas, 0, P.rows * B * sizeof(floating))
+                    for k in range(L.n_pieces):
+                        p = &L.pieces[k]
+                        if P.backward == HALO_EXACT:
+                            backprop_core(p.n_in, p.n_out, batch, delta + p.out_row * B,
+                                          <floating*>p.w, <floating*>P.deltas + p.in_row * B, 1)
+                        else:   # ghosts are constants: only the block's own inputs get deltas
+                            backprop_core(p.n_in - 2, p.n_out, batch, delta + p.out_row * B,
+                                          <floating*>p.w + p.n_out,
+                                          <floating*>P.deltas + (p.in_row + 1) * B, 1)
+                else:
+                    target = (<floating*>P.deltas if P.backward == REDUCE_SCATTER
+                              else _own_deltas(P, batch, delta))
+                    if fused:
+                        fused_delta_update_core(p.n_in, p.n_out, h, <floating*>p.w,
+                                                <floating*>p.b, delta, target, IDENTITY, lr)
+                    else:
+                        backprop_core(p.n_in, p.n_out, batch, delta, <floating*>p.w, target, 0)
+            if P.backward == HALO_EXACT:
+                s.exchange.reverse_halo(l - 1, batch)
+            elif P.backward == REDUCE_SCATTER:
+                s.exchange.reduce_scatter(l - 1, batch)
+            with nogil:
+                derivative_core(P.n_own, batch, _own_deltas(P, batch, delta),
+                                <floating*>P.acts + P.own_row * B, P.act)
+        if not fused:
+            with nogil:
+                for k in range(L.n_pieces):
+                    _update(s, &L.pieces[k], h, delta, batch, mode, lr, step)
+    return 0
+
+
+cdef inline void _update(Step s, Piece* p, floating* h, floating* delta, int batch, int mode,
+                         floating lr, long step) noexcept nogil:
+    """The piece's gradient into its buffers (GRADIENTS), or the optimizer's update (UPDATE).
+
+    Fused into the gradient GEMM where the optimizer allows it: SGD without momentum
+    W := (1 - lr wd) W - lr g; SGD with momentum (not Nesterov) buf := m buf + g, then
+    momentum_apply_core. Otherwise the gradient goes to its buffers and _apply follows.
+    """
+    cdef Py_ssize_t B = batch
+    cdef floating* hp = h + p.in_row * B
+    cdef floating* dp = delta + p.out_row * B
+    cdef floating m = s.momentum, wd = s.weight_decay
+    if mode == UPDATE and s.optimizer == SGD and m == 0:
+        outer_core(p.n_in, p.n_out, batch, hp, dp, <floating*>p.w, <floating*>p.b, -lr,
+                   1 - lr * wd, 1)
+    elif mode == UPDATE and s.optimizer == SGD and not s.nesterov:
+        outer_core(p.n_in, p.n_out, batch, hp, dp, <floating*>p.state[0],
+                   <floating*>p.state[1], 1, m, m)
+        momentum_apply_core(p.n_in * <Py_ssize_t>p.n_out, <floating*>p.w,
+                            <floating*>p.state[0], lr, wd)
+        momentum_apply_core(p.n_out, <floating*>p.b, <floating*>p.state[1], lr, 0)
+    else:
+        outer_core(p.n_in, p.n_out, batch, hp, dp, <floating*>p.gw, <floating*>p.gb, 1, 0, 0)
+        if mode == UPDATE:
+            _apply(s, p, lr, step)
+
+
+cdef inline void _apply(Step s, Piece* p, floating lr, long step) noexcept nogil:
+    """The optimizer's pass over W and b from their gradients; biases are never decayed."""
+    cdef Py_ssize_t n = p.n_in * <Py_ssize_t>p.n_out
+    cdef double c1, c2
+    if s.optimizer == SGD:
+        sgd_core(n, <floating*>p.w, <floating*>p.gw, <floating*>p.state[0], lr, s.momentum,
+                 s.weight_decay, s.nesterov)
+        sgd_core(p.n_out, <floating*>p.b, <floating*>p.gb, <floating*>p.state[1], lr,
+                 s.momentum, 0, s.nesterov)
+    else:
+        c1, c2 = 1 - pow(s.beta1, step), 1 - pow(s.beta2, step)
+        adam_core(n, <floating*>p.w, <floating*>p.gw, <floating*>p.state[0],
+                  <floating*>p.state[2], lr, s.beta1, s.beta2, s.eps, s.weight_decay,
+                  s.optimizer == ADAMW, c1, c2)
+        adam_core(p.n_out, <floating*>p.b, <floating*>p.gb, <floating*>p.state[1],
+                  <floating*>p.state[3], lr, s.beta1, s.beta2, s.eps, 0, False, c1, c2)
+
+
+cdef int _apply_all(Step s, floating lr, long step) except -1:
+    cdef int l, k
+    with nogil:
+        for l in range(s.n_layers):
+            for k in range(s.layers[l].n_pieces):
+                _apply(s, &s.layers[l].pieces[k], lr, step)
+    return 0
