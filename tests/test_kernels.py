@@ -64,12 +64,29 @@ def random_hidden(rng, n, batch, dtype, act):
     return act_ref(rng.normal(0.0, 1.5, (n, batch)), act).astype(dtype)
 
 
-# ------------------------------------------------------------------ constants
+# ------------------------------------------------------------------ the codes
 
-def test_codes_and_fused_threshold():
-    assert (SIGMOID, TANH, RELU, IDENTITY, SOFTMAX) == (0, 1, 2, 3, 4)
-    assert (MSE, CROSS_ENTROPY) == (0, 1)
-    assert K.FUSED_ROW_MIN_BYTES == 1 << 20
+def test_activation_names_reach_their_functions():
+    """Network's names -> the kernels' codes -> the math of that name, written out here."""
+    from ghostmlp.network import ACTIVATIONS
+    z = np.linspace(-3.0, 3.0, 12).reshape(3, 4)
+    literal = {"sigmoid": 1 / (1 + np.exp(-z)), "tanh": np.tanh(z), "relu": np.maximum(z, 0),
+               "identity": z, "softmax": np.exp(z) / np.exp(z).sum(axis=0)}
+    assert len(set(ACTIVATIONS.values())) == len(ACTIVATIONS)
+    for name, code in ACTIVATIONS.items():
+        out = z.copy()
+        bias_activation(out, None, code)
+        np.testing.assert_allclose(out, literal[name], rtol=1e-12, err_msg=name)
+
+
+def test_loss_names_reach_their_formulas():
+    from ghostmlp.network import LOSSES
+    a = np.array([[0.7, 0.2], [0.3, 0.8]])          # softmax outputs [n, B]
+    y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    delta = np.empty_like(a)
+    literal = {"mse": 0.5 * np.sum((a - y) ** 2) / 2, "cross_entropy": -np.sum(y * np.log(a)) / 2}
+    for name, code in LOSSES.items():
+        assert output_delta(a, y, delta, SOFTMAX, code) == pytest.approx(literal[name], rel=1e-14)
 
 
 # ------------------------------------------------------------ bias_activation
@@ -400,3 +417,57 @@ def test_non_contiguous_input_is_rejected():
     assert not h.flags.c_contiguous
     with pytest.raises(ValueError):
         bias_activation(h, np.zeros(3), SIGMOID)
+
+
+# -------------------------------------------------------------- optimizers
+
+SGD_CASES = [(0.0, False, 0.0), (0.0, False, 0.1), (0.9, False, 0.0), (0.9, False, 0.1),
+             (0.5, True, 0.0), (0.9, True, 0.1)]
+
+
+@dtypes
+@pytest.mark.parametrize("momentum,nesterov,wd", SGD_CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("n", [1, 7, 300])
+def test_sgd_update(dtype, momentum, nesterov, wd, n):
+    rng = rng_for("sgd", _id_dtype(dtype), momentum, nesterov, wd, n)
+    w, g, buf = (rng.normal(size=n).astype(dtype) for _ in range(3))
+    lr = 0.3
+    d = f64(g) + wd * f64(w)
+    if momentum:
+        new_buf = momentum * f64(buf) + d
+        step = d + momentum * new_buf if nesterov else new_buf
+    else:
+        new_buf, step = f64(buf), d
+    expected = f64(w) - lr * step
+    K.sgd_update(w, g, buf if momentum else None, lr, momentum, wd, nesterov)
+    assert_close(w, expected, dtype, scale=1.0)
+    assert_close(buf, new_buf, dtype, scale=1.0)
+
+
+@dtypes
+@pytest.mark.parametrize("decoupled", [False, True], ids=["adam", "adamw"])
+@pytest.mark.parametrize("wd", [0.0, 0.05])
+@pytest.mark.parametrize("step", [1, 2, 50])
+def test_adam_update(dtype, decoupled, wd, step):
+    rng = rng_for("adam", _id_dtype(dtype), decoupled, wd, step)
+    n, lr, b1, b2, eps = 257, 1e-2, 0.9, 0.999, 1e-8
+    w, g = rng.normal(size=n).astype(dtype), rng.normal(size=n).astype(dtype)
+    m = rng.normal(scale=0.1, size=n).astype(dtype)
+    v = rng.uniform(0.01, 0.1, size=n).astype(dtype)
+    W = f64(w) * (1 - lr * wd) if decoupled else f64(w)
+    d = f64(g) if decoupled else f64(g) + wd * f64(w)
+    M = b1 * f64(m) + (1 - b1) * d
+    V = b2 * f64(v) + (1 - b2) * d * d
+    expected = W - lr * (M / (1 - b1 ** step)) / (np.sqrt(V / (1 - b2 ** step)) + eps)
+    K.adam_update(w, g, m, v, lr, b1, b2, eps, wd, decoupled, step)
+    assert_close(m, M, dtype, scale=1.0)
+    assert_close(v, V, dtype, scale=1.0)
+    assert_close(w, expected, dtype, scale=1.0, rtol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+def test_optimizer_wrappers_check_lengths():
+    w = np.zeros(3)
+    with pytest.raises(ValueError, match="same length"):
+        K.sgd_update(w, np.zeros(4), None, 0.1)
+    with pytest.raises(ValueError, match="step counts from 1"):
+        K.adam_update(w, w.copy(), w.copy(), w.copy(), 0.1, 0.9, 0.999, 1e-8, 0.0, False, 0)
