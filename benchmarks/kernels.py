@@ -26,7 +26,7 @@ S_GROUP = 100                               # S steps are timed in groups of thi
 S_GROUPS = 40
 # weight_decay this small leaves the update unchanged (beta = 1 - lr * wd rounds to 1.0 in
 # float32, so outer_update still takes the ger path) but is non-zero, which switches the
-# fused batch-1 row path off in LayerStack's backward: a whole-step "fused disabled" run.
+# fused batch-1 row path off in the serial Step's backward: a whole-step "fused disabled" run.
 NO_FUSED_WEIGHT_DECAY = 1e-30
 # (fan_in, fan_out, where it occurs) for the fused-vs-unfused batch-1 layer comparison.
 FUSED_LAYERS = [
@@ -63,7 +63,7 @@ def machine_facts():
 
 
 def takes_fused_path(fan_in, fan_out):
-    """Whether LayerStack's batch-1 step uses the fused row pass on a float32 layer."""
+    """Whether the serial Step's batch-1 backward uses the fused row pass on a float32 layer."""
     return fan_in * fan_out * 4 >= _kernels.FUSED_ROW_MIN_BYTES
 
 
@@ -72,7 +72,7 @@ def takes_fused_path(fan_in, fan_out):
 def measure_step_gemms(sizes, batch, repeats):
     """Best-of-N seconds of the step's own sgemm calls alone: same shapes, transposes, BLAS.
 
-    LayerStack's C-ordered H[n, B] and W[fan_in, fan_out] are the column-major (B x n)
+    The Step's C-ordered H[n, B] and W[fan_in, fan_out] are the column-major (B x n)
     and (fan_out x fan_in) matrices, i.e. Fortran-ordered arrays of those shapes. Per
     layer: forward gemm('N', 'T'), the hidden delta gemm('N', 'N') (not for the first
     layer) and the update gemm('T', 'N') with beta = 1 into W.
@@ -142,20 +142,19 @@ def run_case(net, model, batch, repeats, warmup, group, limits, ab_repeats):
         ab = None
         if batch == 1 and ab_repeats:
             # Interleaved: fused batch-1 row path enabled (weight_decay 0) vs disabled.
+            unfused = build_network(sizes, "float32", weight_decay=NO_FUSED_WEIGHT_DECAY)
+            unfused.set_weights(net.get_weights())
             on, off = [], []
             for r in range(ab_repeats + 1):
-                for wd, out in ((0.0, on), (NO_FUSED_WEIGHT_DECAY, off)):
-                    net.weight_decay = wd
-                    t = time_steps(step, pairs, 1, group)[0]
+                for other, out in ((net, on), (unfused, off)):
+                    t = time_steps(other.train_step, pairs, 1, group)[0]
                     if r:                   # the first round is a warm-up
                         out.append(t)
-            net.weight_decay = 0.0
             ab = {"enabled_median_s": statistics.median(on),
                   "disabled_median_s": statistics.median(off),
                   "timings": len(on), "group": group}
     finally:
         gc.enable()
-        net.weight_decay = 0.0
     median = statistics.median(times)
     flops = 6 * weights * batch
     sgemm_s = flops / (limits["sgemm_gflops"] * 1e9)
@@ -363,7 +362,7 @@ def print_report(facts, command, limits, sgemm, cases, fused_rows, quick):
     p("")
     p("## Fused batch-1 row path vs gemv + ger\n")
     p("Whole training step at batch 1, interleaved; the fused path is switched off with "
-      f"weight_decay = {NO_FUSED_WEIGHT_DECAY:g} (non-zero, so LayerStack skips the fused "
+      f"weight_decay = {NO_FUSED_WEIGHT_DECAY:g} (non-zero, so the Step skips the fused "
       "path; beta = 1 - lr x wd rounds to 1.0 in float32, so the update is the same SGD step "
       "via gemv + ger).\n")
     p("| model | batch | fused layers (float32 weights >= %d bytes) | enabled ms/step "
@@ -386,7 +385,7 @@ def print_report(facts, command, limits, sgemm, cases, fused_rows, quick):
           "delta_prev, SIGMOID, lr)` vs `hidden_delta(...)` + `outer_update(..., alpha=-lr, "
           "beta=1)`. Times are medians per call pair in microseconds; 'net' subtracts the "
           f"Python wrapper overhead measured on a 1x1 layer (fused {_us(over['wrapper_overhead_fused_s'])} "
-          f"us, unfused {_us(over['wrapper_overhead_unfused_s'])} us), which LayerStack does not pay.\n")
+          f"us, unfused {_us(over['wrapper_overhead_unfused_s'])} us), which the Step does not pay.\n")
         p("| fan_in x fan_out | where | fused us | unfused us | unfused / fused | net fused us "
           "| net unfused us | net unfused / fused | current choice | same result |")
         p("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
