@@ -6,10 +6,12 @@ import numpy as np
 from ghostmlp import _kernels
 from ghostmlp._step import Step
 from ghostmlp.layout import Buffers, Layout
-from ghostmlp.optim import SGD, Optimizer
+from ghostmlp.optim import resolve
 from ghostmlp.params import Parameters
 from ghostmlp.partition import check_layout, connectivity_mask, edge_count
-from ghostmlp.validate import check_positive, dtype_name, is_integer
+from ghostmlp.validate import (
+    check_inputs, check_layer, check_network, check_positive, check_targets, check_weight_pairs,
+    is_integer)
 
 ACTIVATIONS = {
     "sigmoid": _kernels.SIGMOID,
@@ -22,7 +24,6 @@ HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity")
 LOSSES = {"mse": _kernels.MSE, "cross_entropy": _kernels.CROSS_ENTROPY}
 DTYPES = ("float32", "float64")
-DEFAULT_LEARNING_RATE = 0.1     # of the SGD that learning_rate= and friends stand for
 
 # SeedSequence spawn key (SHUFFLE_STREAM, epoch) orders one epoch, whatever the rank count.
 SHUFFLE_STREAM = 2
@@ -54,26 +55,12 @@ class Network:
     def __init__(self, seed=0, dtype="float32", loss="mse", learning_rate=None, momentum=None,
                  weight_decay=None, optimizer=None, comm=None, connectivity="dense",
                  blocks=None, ghost_gradients="exact", master=False):
-        if not is_integer(seed) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        if dtype_name(dtype) not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        if not isinstance(loss, str) or loss not in LOSSES:
-            raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
-        if comm is not None and not hasattr(comm, "Get_size"):
-            raise ValueError(f"comm must be an mpi4py communicator or None, got {comm!r}")
-        if connectivity not in ("dense", "ghost"):
-            raise ValueError(f"connectivity must be 'dense' or 'ghost', got {connectivity!r}")
-        if ghost_gradients not in ("exact", "local"):
-            raise ValueError(f"ghost_gradients must be 'exact' or 'local', got {ghost_gradients!r}")
-        if blocks is not None and (not is_integer(blocks) or blocks < 1):
-            raise ValueError(f"blocks must be a positive integer, got {blocks!r}")
-        if blocks is not None and connectivity == "dense":
-            raise ValueError("blocks applies to connectivity='ghost' only")
+        check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, DTYPES,
+                      tuple(LOSSES))
         ranks = comm.Get_size() if comm is not None else 1
         if master and ranks < 2:
             raise ValueError(f"master=True needs at least 2 ranks, got {ranks}")
-        self.optimizer = _optimizer(optimizer, learning_rate, momentum, weight_decay)
+        self.optimizer = resolve(optimizer, learning_rate, momentum, weight_decay)
         self.comm, self.connectivity, self.master = comm, connectivity, bool(master)
         self.ghost_gradients = ghost_gradients
         self.workers = ranks - self.master
@@ -95,24 +82,8 @@ class Network:
         """Append a layer: "input" first, then any "hidden", then one "output"."""
         if self.parameters is not None:
             raise ValueError("add_layer: the network is already initialized")
-        if kind not in ("input", "hidden", "output"):
-            raise ValueError(f"add_layer: kind must be 'input', 'hidden' or 'output', got {kind!r}")
-        if not is_integer(size) or size < 1:
-            raise ValueError(f"add_layer: size must be a positive integer, got {size!r}")
-        kinds = [k for k, _, _ in self.layers]
-        if (kind == "input") != (not kinds):
-            raise ValueError("add_layer: the first layer, and only the first, is 'input'")
-        if "output" in kinds:
-            raise ValueError("add_layer: no layer may follow the 'output' layer")
-        if kind == "input":
-            if activation is not None:
-                raise ValueError("add_layer: the input layer takes no activation")
-        else:
-            allowed = HIDDEN_ACTIVATIONS if kind == "hidden" else OUTPUT_ACTIVATIONS
-            activation = activation or allowed[0]
-            if activation not in allowed:
-                raise ValueError(f"add_layer: a {kind} layer's activation must be one of "
-                                 f"{allowed}, got {activation!r}")
+        activation = check_layer(kind, size, activation, [k for k, _, _ in self.layers],
+                                 HIDDEN_ACTIVATIONS if kind == "hidden" else OUTPUT_ACTIVATIONS)
         self.layers.append((kind, int(size), activation))
         return self
 
@@ -160,8 +131,9 @@ class Network:
             raise ValueError("initialize: loss 'cross_entropy' needs a softmax or sigmoid output")
         check_layout(self.sizes, self.workers, self.connectivity, self.blocks)
         if self.parallel and self._exchange is None:
-            from ghostmlp.exchange import Exchange      # imports mpi4py
-            self._exchange = Exchange(self.comm if self.comm is not None else _comm_self(),
+            from mpi4py import MPI
+            from ghostmlp.exchange import Exchange
+            self._exchange = Exchange(self.comm if self.comm is not None else MPI.COMM_SELF,
                                       self.master)
         ranks, rank = (self._exchange.size, self._exchange.rank) if self.parallel else (1, 0)
         self.layout = Layout(self.sizes, [ACTIVATIONS[act] for _, _, act in self.layers[1:]],
@@ -207,16 +179,7 @@ class Network:
     def set_weights(self, weights):
         """Copy [(W, b)] into the network (same shapes as get_weights(); absent edges ignored)."""
         self._require_initialized()
-        shapes = [((a, b), (b,)) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
-        if len(weights) != len(shapes):
-            raise ValueError(f"set_weights: expected {len(shapes)} (W, b) pairs, got {len(weights)}")
-        for index, ((w_shape, b_shape), (new_w, new_b)) in enumerate(zip(shapes, weights)):
-            new_w, new_b = np.asarray(new_w), np.asarray(new_b)
-            if new_w.shape != w_shape or new_b.shape != b_shape:
-                raise ValueError(f"set_weights: pair {index} must have shapes {w_shape} and "
-                                 f"{b_shape}, got {new_w.shape} and {new_b.shape}")
-            if not (np.isfinite(new_w).all() and np.isfinite(new_b).all()):
-                raise ValueError(f"set_weights: pair {index} holds NaN or infinite values")
+        check_weight_pairs(weights, self.sizes)
         for l, (w, b) in enumerate(weights):
             self.parameters.set_full_layer(l, w, b)
 
@@ -443,29 +406,10 @@ class Network:
 
     def _inputs(self, X):
         self._require_initialized()
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.sizes[0] or len(X) == 0:
-            raise ValueError(f"X must have shape [B, {self.sizes[0]}] with B >= 1, got {X.shape}")
-        return np.ascontiguousarray(X, dtype=self.dtype)
+        return check_inputs(X, self.sizes[0], self.dtype)
 
     def _targets(self, Y, batch):
-        """Class indices as int64[B], or rows as dtype[B, n_out], checked against the output layer."""
-        Y = np.asarray(Y)
-        n_out = self.sizes[-1]
-        if Y.ndim == 0:
-            raise ValueError(f"Y must be class indices [B] or rows [B, {n_out}], got {Y!r}")
-        if len(Y) != batch:
-            raise ValueError(f"Y must have {batch} rows (one per sample of X), got {len(Y)}")
-        if Y.ndim == 1:
-            if not np.issubdtype(Y.dtype, np.integer):
-                raise ValueError(f"Y: class indices must be integers, got dtype {Y.dtype}")
-            if Y.min() < 0 or Y.max() >= n_out:
-                raise ValueError(f"Y: class indices must lie in [0, {n_out}), "
-                                 f"got [{Y.min()}, {Y.max()}]")
-            return np.ascontiguousarray(Y, dtype=np.int64)
-        if Y.ndim != 2 or Y.shape[1] != n_out:
-            raise ValueError(f"Y must be class indices [B] or rows [B, {n_out}], got shape {Y.shape}")
-        return np.ascontiguousarray(Y, dtype=self.dtype)
+        return check_targets(Y, batch, self.sizes[-1], self.dtype)
 
     def _ensure_capacity(self, batch):
         """(Re)bind the step to buffers for batches up to `batch` and to the current parameters."""
@@ -484,26 +428,3 @@ class Network:
     def _outputs(self, batch):
         """The output layer's activations of the last forward pass, as a view [n_out, B]."""
         return Buffers.view(self._buffers.acts[-1], self.sizes[-1], batch)
-
-
-def _optimizer(optimizer, learning_rate, momentum, weight_decay):
-    """The optimizer given, or the SGD that learning_rate, momentum and weight_decay describe."""
-    shorthand = {name: value for name, value in (("learning_rate", learning_rate),
-                 ("momentum", momentum), ("weight_decay", weight_decay)) if value is not None}
-    if optimizer is not None:
-        if not isinstance(optimizer, Optimizer):
-            raise ValueError(f"optimizer must be a ghostmlp.optim optimizer, got {optimizer!r}")
-        if shorthand:
-            raise ValueError(f"give optimizer= or {'/'.join(shorthand)}=, not both (set them "
-                             "on the optimizer)")
-        return optimizer
-    learning_rate = check_positive("learning_rate", shorthand.get("learning_rate",
-                                                                  DEFAULT_LEARNING_RATE))
-    momentum = check_positive("momentum", momentum or 0.0, allow_zero=True, upper=1)
-    weight_decay = check_positive("weight_decay", weight_decay or 0.0, allow_zero=True)
-    return SGD(learning_rate, momentum=momentum, weight_decay=weight_decay)
-
-
-def _comm_self():
-    from mpi4py import MPI
-    return MPI.COMM_SELF

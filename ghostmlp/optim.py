@@ -8,6 +8,7 @@ Weight decay applies to weights only: biases are never decayed.
 from ghostmlp.validate import check_positive
 
 SGD_CODE, ADAM_CODE, ADAMW_CODE = 0, 1, 2      # as _optim.pxd numbers them
+DEFAULT_LEARNING_RATE = 0.1     # of the SGD that learning_rate= and friends stand for
 
 
 class Optimizer:
@@ -116,3 +117,21 @@ def from_config(config):
         return OPTIMIZERS[config["name"]](**options)
     except TypeError as error:
         raise ValueError(f"optimizer {config['name']}: {error}") from None
+
+
+def resolve(optimizer, learning_rate, momentum, weight_decay):
+    """The optimizer given, or the SGD that learning_rate, momentum and weight_decay describe."""
+    shorthand = {name: value for name, value in (("learning_rate", learning_rate),
+                 ("momentum", momentum), ("weight_decay", weight_decay)) if value is not None}
+    if optimizer is not None:
+        if not isinstance(optimizer, Optimizer):
+            raise ValueError(f"optimizer must be a ghostmlp.optim optimizer, got {optimizer!r}")
+        if shorthand:
+            raise ValueError(f"give optimizer= or {'/'.join(shorthand)}=, not both (set them "
+                             "on the optimizer)")
+        return optimizer
+    learning_rate = check_positive("learning_rate", shorthand.get("learning_rate",
+                                                                  DEFAULT_LEARNING_RATE))
+    momentum = check_positive("momentum", momentum or 0.0, allow_zero=True, upper=1)
+    weight_decay = check_positive("weight_decay", weight_decay or 0.0, allow_zero=True)
+    return SGD(learning_rate, momentum=momentum, weight_decay=weight_decay)

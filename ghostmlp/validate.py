@@ -25,3 +25,85 @@ def check_positive(name, value, allow_zero=False, upper=math.inf):
         limit = "" if upper == math.inf else f" and < {upper}"
         raise ValueError(f"{name} must be a finite number {bound}{limit}, got {value!r}")
     return float(value)
+
+
+def check_layer(kind, size, activation, kinds, allowed):
+    """The activation of a layer to add after layers of `kinds` (allowed: its kind's choices)."""
+    if kind not in ("input", "hidden", "output"):
+        raise ValueError(f"add_layer: kind must be 'input', 'hidden' or 'output', got {kind!r}")
+    if not is_integer(size) or size < 1:
+        raise ValueError(f"add_layer: size must be a positive integer, got {size!r}")
+    if (kind == "input") != (not kinds):
+        raise ValueError("add_layer: the first layer, and only the first, is 'input'")
+    if "output" in kinds:
+        raise ValueError("add_layer: no layer may follow the 'output' layer")
+    if kind == "input":
+        if activation is not None:
+            raise ValueError("add_layer: the input layer takes no activation")
+        return None
+    activation = activation or allowed[0]
+    if activation not in allowed:
+        raise ValueError(f"add_layer: a {kind} layer's activation must be one of "
+                         f"{allowed}, got {activation!r}")
+    return activation
+
+
+def check_inputs(X, n_in, dtype):
+    """X as a C-contiguous dtype[B, n_in] with B >= 1."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != n_in or len(X) == 0:
+        raise ValueError(f"X must have shape [B, {n_in}] with B >= 1, got {X.shape}")
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def check_targets(Y, batch, n_out, dtype):
+    """Class indices as int64[batch], or rows as dtype[batch, n_out], checked against n_out."""
+    Y = np.asarray(Y)
+    if Y.ndim == 0:
+        raise ValueError(f"Y must be class indices [B] or rows [B, {n_out}], got {Y!r}")
+    if len(Y) != batch:
+        raise ValueError(f"Y must have {batch} rows (one per sample of X), got {len(Y)}")
+    if Y.ndim == 1:
+        if not np.issubdtype(Y.dtype, np.integer):
+            raise ValueError(f"Y: class indices must be integers, got dtype {Y.dtype}")
+        if Y.min() < 0 or Y.max() >= n_out:
+            raise ValueError(f"Y: class indices must lie in [0, {n_out}), "
+                             f"got [{Y.min()}, {Y.max()}]")
+        return np.ascontiguousarray(Y, dtype=np.int64)
+    if Y.ndim != 2 or Y.shape[1] != n_out:
+        raise ValueError(f"Y must be class indices [B] or rows [B, {n_out}], got shape {Y.shape}")
+    return np.ascontiguousarray(Y, dtype=dtype)
+
+
+def check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, dtypes, losses):
+    """Raise a ValueError naming the first of Network's arguments that is not valid."""
+    if not is_integer(seed) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if dtype_name(dtype) not in dtypes:
+        raise ValueError(f"dtype must be one of {dtypes}, got {dtype!r}")
+    if not isinstance(loss, str) or loss not in losses:
+        raise ValueError(f"loss must be one of {losses}, got {loss!r}")
+    if comm is not None and not hasattr(comm, "Get_size"):
+        raise ValueError(f"comm must be an mpi4py communicator or None, got {comm!r}")
+    if connectivity not in ("dense", "ghost"):
+        raise ValueError(f"connectivity must be 'dense' or 'ghost', got {connectivity!r}")
+    if ghost_gradients not in ("exact", "local"):
+        raise ValueError(f"ghost_gradients must be 'exact' or 'local', got {ghost_gradients!r}")
+    if blocks is not None and (not is_integer(blocks) or blocks < 1):
+        raise ValueError(f"blocks must be a positive integer, got {blocks!r}")
+    if blocks is not None and connectivity == "dense":
+        raise ValueError("blocks applies to connectivity='ghost' only")
+
+
+def check_weight_pairs(weights, sizes):
+    """Raise a ValueError unless weights is [(W[a, b], b[b])] for the layers of `sizes`, finite."""
+    shapes = [((a, b), (b,)) for a, b in zip(sizes[:-1], sizes[1:])]
+    if len(weights) != len(shapes):
+        raise ValueError(f"set_weights: expected {len(shapes)} (W, b) pairs, got {len(weights)}")
+    for index, ((w_shape, b_shape), (new_w, new_b)) in enumerate(zip(shapes, weights)):
+        new_w, new_b = np.asarray(new_w), np.asarray(new_b)
+        if new_w.shape != w_shape or new_b.shape != b_shape:
+            raise ValueError(f"set_weights: pair {index} must have shapes {w_shape} and "
+                             f"{b_shape}, got {new_w.shape} and {new_b.shape}")
+        if not (np.isfinite(new_w).all() and np.isfinite(new_b).all()):
+            raise ValueError(f"set_weights: pair {index} holds NaN or infinite values")
