@@ -253,3 +253,14 @@ def test_every_optimizer_ghost_is_independent_of_the_rank_count(name):
     for _ in range(4):
         everywhere(close(alone.train_step(X, y), spread.train_step(X, y)), f"{name}: loss")
     everywhere(same_weights(alone.get_weights(), spread.get_weights()), f"{name}: weights")
+
+
+def test_dense_batch_1_fused_rows_equal_serial():
+    # Layer 2 holds 4 MiB of float64 weights, at least 1 MiB on each of up to 4 ranks: at
+    # batch 1 plain SGD takes the fused row pass, here into partial sums reduced over ranks.
+    sizes = [5, 512, 1024, 5]
+    X, y = data(sizes, batch=1, seed=8)
+    serial, parallel = build(sizes), build(sizes, comm=comm)
+    for _ in range(2):
+        everywhere(close(serial.train_step(X, y), parallel.train_step(X, y)), "loss")
+    everywhere(same_weights(serial.get_weights(), parallel.get_weights()), "weights")
