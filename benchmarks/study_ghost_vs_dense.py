@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ghostmlp.data import load_digits, train_test_split
+from ghostmlp.datasets import load_digits
 from ghostmlp.network import Network
 from ghostmlp.partition import connectivity_mask
+from ghostmlp.splits import train_test_split
 
 STEM = "ghost_vs_dense"
 # The `ghostmlp train` step decay, spelled out here (cli.py has changed how it writes it):

@@ -9,6 +9,7 @@ import pytest
 
 import ghostmlp
 from ghostmlp.cli import learning_rate_at, main
+from ghostmlp.datasets import load_digits
 from test_mpi import mpiexec
 
 QUICK = ["--epochs", "6", "--hidden", "32", "--dtype", "float64"]
@@ -69,7 +70,7 @@ def test_checkpoint_resume_evaluate_predict(capsys, tmp_path, monkeypatch):
     predictions = tmp_path / "classes.txt"
     assert main(["predict", "--checkpoint", str(straight), "--output", str(predictions)]) == 0
     classes = np.loadtxt(predictions, dtype=int)
-    X, _ = ghostmlp.data.load_digits()
+    X, _ = load_digits()
     np.testing.assert_array_equal(classes, ghostmlp.load(straight).predict(X))
 
 
@@ -162,7 +163,7 @@ def test_options_that_would_be_ignored_or_fail_late_are_refused(capsys, args, me
 
 
 def test_train_reads_what_convert_writes_and_csv_label_columns(capsys, tmp_path):
-    X, y = ghostmlp.data.load_digits()
+    X, y = load_digits()
     np.savez(tmp_path / "digits.npz", X=X, y=y)
     assert main(["train", "--inputs", str(tmp_path / "digits.npz"), *QUICK]) == 0
     from_npz = held_out(capsys.readouterr().out)
