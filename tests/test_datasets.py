@@ -1,6 +1,7 @@
 """ghostmlp.datasets: the bundled digits and the seeded dummy data."""
 import csv
 import gzip
+from collections import Counter
 from importlib.resources import files
 
 import numpy as np
@@ -30,24 +31,32 @@ def test_load_digits_value_range():
     np.testing.assert_allclose(X * 16.0, raw)
 
 
+def digits_csv():
+    """The bundled file read with gzip and csv alone: pixel counts [n, 64] and labels [n], int."""
+    path = files("ghostmlp.datasets") / "digits.csv.gz"
+    with path.open("rb") as raw, gzip.open(raw, "rt", newline="") as text:
+        rows = [[int(v) for v in row] for row in csv.reader(text)]
+    assert {len(row) for row in rows} == {65}
+    table = np.array(rows)
+    return table[:, :64], table[:, 64]
+
+
 def test_load_digits_class_counts():
     _, y = load_digits()
-    counts = np.bincount(y)
-    assert counts.shape == (10,)
-    assert [int((y == c).sum()) for c in range(10)] == counts.tolist()
-    assert counts.sum() == 1797
-    assert np.all((counts >= 170) & (counts <= 190))
-    np.testing.assert_array_equal(counts, [178, 182, 177, 183, 181, 182, 181, 179, 174, 180])
+    _, labels = digits_csv()
+    counts = Counter(labels.tolist())
+    assert sorted(counts) == list(range(10))                  # every digit, nothing else
+    assert np.bincount(y, minlength=10).tolist() == [counts[c] for c in range(10)]
+    assert all(170 <= n <= 190 for n in counts.values())    # the UCI test set is balanced
+    np.testing.assert_array_equal(y, labels)                  # and in the file's order
 
 
 def test_load_digits_matches_csv_reader():
-    path = files("ghostmlp") / "datasets" / "digits.csv.gz"
-    with path.open("rb") as raw, gzip.open(raw, "rt", newline="") as text:
-        first = next(csv.reader(text))
-    assert len(first) == 65
+    pixels, labels = digits_csv()
     X, y = load_digits(scale=False)
-    assert y[0] == int(first[-1])
-    np.testing.assert_array_equal(X[0], [int(v) for v in first[:64]])
+    np.testing.assert_array_equal(X, pixels)
+    np.testing.assert_array_equal(y, labels)
+    np.testing.assert_array_equal(load_digits()[0], pixels / 16.0)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "int64", "complex128", None, "not-a-dtype"])
