@@ -31,20 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ghostmlp.data import load_digits, train_test_split
+from ghostmlp.datasets import load_digits
 from ghostmlp.network import Network
 from ghostmlp.partition import connectivity_mask
+from ghostmlp.schedule import learning_rate_at
+from ghostmlp.splits import train_test_split
 
 STEM = "ghost_vs_dense"
-# The `ghostmlp train` step decay, spelled out here (cli.py has changed how it writes it):
-# (fraction of the epochs, factor on the learning rate) -- half the epochs at the rate,
-# a quarter at 1/5 of it, a quarter at 1/25.
-DECAY_PHASES = ((0.5, 1.0), (0.25, 0.2), (0.25, 0.04))
 N_IN, N_CLASSES = 64, 10
 HIDDEN = (256, 256)
 RECIPE = {"activation": "sigmoid", "loss": "cross_entropy", "learning_rate": 2.0,
           "momentum": 0.0, "weight_decay": 1e-4, "batch_size": 16, "test_fraction": 0.25,
-          "dtype": "float32", "decay_phases": [list(p) for p in DECAY_PHASES]}
+          "dtype": "float32", "decay": "step"}
 HEADS = {"head10": {"n_out": 10, "blocks": (1, 2, 4, 8)},
          "head20": {"n_out": 20, "blocks": (1, 2, 4, 8, 16)}}
 LOCAL_BLOCKS = (2, 4, 8, 16)    # ghost_gradients="local" runs (where the head allows the K)
@@ -142,16 +140,14 @@ def run_one(job):
     targets = np.zeros((len(y_train), n_out), dtype=RECIPE["dtype"])
     for c, neurons in enumerate(class_neurons(n_out)):
         targets[np.ix_(y_train == c, neurons)] = 1.0 / len(neurons)
+    Y_train = targets if n_out != N_CLASSES else y_train
     net = build(config, seed)
     start = time.perf_counter()
-    curve, done, end = [], 0, 0.0
-    for fraction, factor in DECAY_PHASES:
-        end += fraction
-        phase = max(1, round(epochs * end) - done)   # phase boundaries at round(epochs * cumulative fraction)
-        done += phase
-        curve += net.fit(X_train, targets if n_out != N_CLASSES else y_train,
-                epochs=phase, batch_size=RECIPE["batch_size"],
-                learning_rate=RECIPE["learning_rate"] * factor)["loss"]
+    curve = []
+    for epoch in range(epochs):
+        rate = learning_rate_at(epoch, epochs, RECIPE["learning_rate"], RECIPE["decay"])
+        curve += net.fit(X_train, Y_train, epochs=1, batch_size=RECIPE["batch_size"],
+                         learning_rate=rate)["loss"]
     seconds = time.perf_counter() - start
     train_acc, train_nll = scores(net, X_train, y_train)
     test_acc, test_nll = scores(net, X_test, y_test)
@@ -410,7 +406,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="initialisation/shuffle seeds 0..N-1 (default 5)")
     parser.add_argument("--splits", type=int, default=4, help="train/test splits 0..M-1 (default 4)")
-    parser.add_argument("--epochs", type=int, default=60, help="epochs, step-decayed as in cli.py (default 60)")
+    parser.add_argument("--epochs", type=int, default=60, help="epochs, step-decayed as by ghostmlp train (default 60)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="worker processes (default: the core count)")
     parser.add_argument("--out", default="docs/", help="folder for the .jsonl and .png (default docs/)")

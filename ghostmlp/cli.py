@@ -13,10 +13,9 @@ import numpy as np
 from ghostmlp import bench, data, optim
 from ghostmlp.checkpoint import load, read_header, save
 from ghostmlp.network import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, Network
+from ghostmlp.schedule import DECAYS, learning_rate_at
 from ghostmlp.validate import check_positive
 
-# Step decay: the first half of the epochs at the given rate, a quarter at 1/5, a quarter at 1/25.
-DECAY_PHASES = ((0.5, 1.0), (0.75, 0.2), (1.0, 0.04))
 # train's defaults. With --resume, the network's come from the checkpoint's "network" and the
 # schedule's and data's from its "extra"; options given anyway must agree with the network.
 NETWORK_DEFAULTS = {"hidden": [256], "activation": "sigmoid", "output_activation": "softmax",
@@ -28,13 +27,6 @@ NETWORK_DEFAULTS = {"hidden": [256], "activation": "sigmoid", "output_activation
 LEARNING_RATES = {"sgd": 2.0, "adam": 1e-3, "adamw": 1e-3}
 RUN_DEFAULTS = {"learning_rate": None, "decay": "step", "epochs": 60, "batch_size": 16,
                 "normalise": "none", "test_fraction": 0.25, "validation_fraction": 0.0}
-
-
-def learning_rate_at(epoch, epochs, rate, decay):
-    """The rate of epoch `epoch` (0-based) of `epochs`: constant, or the step decay above."""
-    if decay == "none":
-        return rate
-    return next(rate * factor for end, factor in DECAY_PHASES if epoch < end * epochs or end == 1.0)
 
 
 # ------------------------------------------------------------------ arguments
@@ -76,7 +68,7 @@ def build_parser():
     train.add_argument("--optimizer", choices=tuple(optim.OPTIMIZERS), help="(sgd)")
     train.add_argument("--learning-rate", type=float,
                        help="base rate of the schedule (sgd 2.0, adam and adamw 0.001)")
-    train.add_argument("--decay", choices=("step", "none"),
+    train.add_argument("--decay", choices=DECAYS,
                        help="step (default): 1/5 of the rate after half the epochs, 1/25 after "
                             "three quarters")
     train.add_argument("--momentum", type=float, help="sgd's momentum (0)")

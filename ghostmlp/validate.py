@@ -1,4 +1,4 @@
-"""Checks of user-given parameters, each raising a ValueError that names the parameter."""
+"""Checks of user-given parameters and arguments, each raising a ValueError that names it."""
 import math
 import numbers
 
@@ -15,6 +15,31 @@ def dtype_name(dtype):
         return None if dtype is None else np.dtype(dtype).name
     except TypeError:
         return None
+
+
+def float_dtype(dtype):
+    """np.dtype of float32 or float64, from anything np.dtype reads."""
+    try:
+        dt = np.dtype(dtype) if dtype is not None else None
+    except TypeError:
+        dt = None
+    if dt is None or dt.type not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def choice(name, value, options):
+    """value, when it is one of options."""
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+def count(name, value):
+    """int(value), when it is a positive integer (not a bool)."""
+    if not is_integer(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def check_positive(name, value, allow_zero=False, upper=math.inf):

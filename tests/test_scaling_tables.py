@@ -1,12 +1,16 @@
-"""benchmarks/scaling.py: planning, the paper-style tables and the plot, on hand-made records (no MPI)."""
+"""benchmarks/scaling*.py: planning, the paper-style tables and the plot, on hand-made records (no MPI)."""
 import sys
 from pathlib import Path
+
+import pytest
+
+from ghostmlp.partition import check_layout
 
 
 # After site-packages: the repo root's ghostmlp/ source folder must not shadow the installed one.
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import scaling  # noqa: E402
+from benchmarks import scaling, scaling_plot, scaling_records, scaling_tables  # noqa: E402
 
 MACHINE = {"cpu": "Test CPU 9000", "cores": 2, "memory_gib": 16.0}
 SIZES = {"S": [3, 64, 128, 256, 64], "M": [2048, 4096, 4096, 4096, 2048],
@@ -29,7 +33,7 @@ def rec(model="S", workers=1, master=False, seconds=1.0, connectivity="dense", b
 
 
 def meta_of(records):
-    return scaling.group_meta(records)
+    return scaling_tables.group_meta(records)
 
 
 def table_rows(markdown):
@@ -56,7 +60,7 @@ def section(markdown, title, next_marker="### "):
 def test_table_ii_speedups_against_smallest_run():
     records = [rec(workers=1, seconds=0.8), rec(workers=2, seconds=0.5),
                rec(workers=4, seconds=0.1)]
-    rows = table_rows(scaling.table_ii(records, meta_of(records)))
+    rows = table_rows(scaling_tables.table_ii(records, meta_of(records)))
     assert [row[0] for row in rows] == ["1", "2", "4"]
     assert [row[1] for row in rows] == ["0.8000", "0.5000", "0.1000"]
     assert [row[2] for row in rows] == ["1.00", "1.60", "8.00"]      # 0.8/0.5, 0.8/0.1
@@ -66,7 +70,7 @@ def test_table_ii_speedups_against_smallest_run():
 def test_master_rows_labelled_and_measured_against_one_worker_plus_master():
     records = [rec(workers=1, seconds=1.0), rec(workers=2, seconds=0.4),
                rec(workers=1, master=True, seconds=1.2), rec(workers=2, master=True, seconds=0.3)]
-    rows = table_rows(scaling.table_ii(records, meta_of(records), cores=2))
+    rows = table_rows(scaling_tables.table_ii(records, meta_of(records), cores=2))
     assert [row[0] for row in rows] == ["1", "2 (1 + master)", "2", "3 (2 + master) *"]
     # plain rows: against 1 rank; master rows: against 1 worker + 1 master ("2 ranks = sequential")
     assert [row[2] for row in rows] == ["1.00", "1.00", "2.50", "4.00"]
@@ -76,7 +80,7 @@ def test_rows_ordered_by_ranks_whatever_the_input_order():
     records = [rec(workers=8, seconds=0.125), rec(workers=2, master=True, seconds=0.6),
                rec(workers=1, seconds=1.0), rec(workers=4, seconds=0.25),
                rec(workers=2, seconds=0.5)]
-    rows = table_rows(scaling.table_ii(records, meta_of(records)))
+    rows = table_rows(scaling_tables.table_ii(records, meta_of(records)))
     assert [row[0] for row in rows] == ["1", "2", "3 (2 + master)", "4", "8"]
     assert [row[2] for row in rows] == ["1.00", "2.00", "1.00", "4.00", "8.00"]
 
@@ -84,14 +88,14 @@ def test_rows_ordered_by_ranks_whatever_the_input_order():
 def test_equal_total_ranks_put_fewer_workers_first():
     records = [rec(workers=2, seconds=0.5), rec(workers=1, master=True, seconds=1.0),
                rec(workers=1, seconds=0.9)]
-    rows = table_rows(scaling.table_ii(records, meta_of(records)))
+    rows = table_rows(scaling_tables.table_ii(records, meta_of(records)))
     assert [row[0] for row in rows] == ["1", "2 (1 + master)", "2"]
 
 
 def test_speedups_function_keys_by_record():
     a, b = rec(workers=1, seconds=3.0), rec(workers=3, seconds=1.0)
     c = rec(workers=1, master=True, seconds=2.0)
-    up = scaling.speedups([b, c, a])
+    up = scaling_tables.speedups([b, c, a])
     assert up[id(a)] == 1.0 and up[id(b)] == 3.0 and up[id(c)] == 1.0
 
 
@@ -100,7 +104,7 @@ def test_speedups_function_keys_by_record():
 def test_table_iii_joins_m_and_l_by_layout():
     m = [rec("M", 1, seconds=2.0, connections=50_331_648), rec("M", 2, seconds=1.1)]
     l = [rec("L", 1, seconds=0.03, connections=2_621_440), rec("L", 2, master=True, seconds=0.02)]
-    rows = table_rows(scaling.table_iii(m, l, meta_of(m + l)))
+    rows = table_rows(scaling_tables.table_iii(m, l, meta_of(m + l)))
     assert rows == [
         ["1", "1", "2.000", "0.03000", "50,331,648", "2,621,440"],
         ["1", "2", "1.100", "—", "1,000", "—"],
@@ -113,7 +117,7 @@ def test_table_iv_columns_from_comm_seconds_and_comm_percent():
                rec("L", 1, seconds=0.03),
                rec("L", 4, master=True, seconds=0.01, comm_max=0.0061, comm_mean=0.0012345,
                    comm_percent=61.04)]
-    md = scaling.table_iv(records, meta_of(records))
+    md = scaling_tables.table_iv(records, meta_of(records))
     assert md.splitlines()[0] == "| ranks | Max CPI (s) | Avg CPI (s) | % time in communication |"
     assert table_rows(md) == [["1", "0", "0", "0.0"],
                               ["2", "0.005000", "0.004000", "25.0"],
@@ -121,14 +125,14 @@ def test_table_iv_columns_from_comm_seconds_and_comm_percent():
 
 
 def test_empty_tables_are_none():
-    assert scaling.table_ii([], {}) is None
-    assert scaling.table_iii([], [], {}) is None
-    assert scaling.table_iv([], {}) is None
+    assert scaling_tables.table_ii([], {}) is None
+    assert scaling_tables.table_iii([], [], {}) is None
+    assert scaling_tables.table_iv([], {}) is None
 
 
 def test_header_states_machine_sizes_scale_batch_dtype_and_iteration():
     records = [rec("M", 1), rec("L", 1)]
-    header = scaling.table_header(meta_of(records), ["M", "L"])
+    header = scaling_tables.table_header(meta_of(records), ["M", "L"])
     assert header.splitlines()[0] == (
         "> Machine: Test CPU 9000, 2 cores, 16.0 GiB; MPI: MPICH Version: 5.0.2  ")
     assert "M = 2048-4096-4096-4096-2048 (scale 1); L = 2048-4096-1024-512-2048 (scale 0.125)" in header
@@ -155,7 +159,7 @@ def full_records():
 
 
 def test_sweeps_kept_separate_with_their_own_speedups():
-    md = scaling.render_markdown(full_records())
+    md = scaling_tables.render_markdown(full_records())
     k_ranks = section(md, "### Sweep: ghost, K = working ranks")
     fixed = section(md, "### Sweep: ghost, fixed K = 2")
     dense = section(md, "### Sweep: dense")
@@ -172,7 +176,7 @@ def test_sweeps_kept_separate_with_their_own_speedups():
 
 
 def test_every_table_has_its_header():
-    md = scaling.render_markdown(full_records())
+    md = scaling_tables.render_markdown(full_records())
     tables = md.count("\n| ranks |") + md.count("\n| nodes |")
     assert tables == 5          # S in 3 sweeps, L's Tables III and IV in the dense sweep
     assert md.count("> iteration = one forward + loss + backward + update over one minibatch "
@@ -181,10 +185,10 @@ def test_every_table_has_its_header():
 
 
 def test_untagged_records_fall_into_sweeps_by_layout():
-    assert scaling.sweeps_of(rec(connectivity="dense")) == ["dense"]
-    assert scaling.sweeps_of(rec(workers=4, connectivity="ghost", blocks=4)) == ["ghost K=ranks"]
-    assert scaling.sweeps_of(rec(workers=2, connectivity="ghost", blocks=8)) == ["ghost fixed K=8"]
-    assert scaling.sweeps_of(rec(sweeps=["ghost K=ranks", "ghost fixed K=2"])) == [
+    assert scaling_records.sweeps_of(rec(connectivity="dense")) == ["dense"]
+    assert scaling_records.sweeps_of(rec(workers=4, connectivity="ghost", blocks=4)) == ["ghost K=ranks"]
+    assert scaling_records.sweeps_of(rec(workers=2, connectivity="ghost", blocks=8)) == ["ghost fixed K=8"]
+    assert scaling_records.sweeps_of(rec(sweeps=["ghost K=ranks", "ghost fixed K=2"])) == [
         "ghost K=ranks", "ghost fixed K=2"]
 
 
@@ -200,7 +204,7 @@ def test_latest_line_of_a_layout_wins_and_failures_are_listed():
     old = rec("S", 2, seconds=9.0, sweeps=["dense"])
     new = rec("S", 2, seconds=1.0, sweeps=["dense"])
     records = [rec("S", 1, seconds=2.0, sweeps=["dense"]), old, failed, skipped]
-    md = scaling.render_markdown(records)
+    md = scaling_tables.render_markdown(records)
     dense = section(md, "### Sweep: dense")
     assert table_rows(dense) == [["1", "2.000", "1.00", "1,000"]]
     assert ("- FAILED: S at 2 ranks: exit status 1: RuntimeError: boom (`mpiexec -n 2 ...`)"
@@ -208,7 +212,7 @@ def test_latest_line_of_a_layout_wins_and_failures_are_listed():
     assert ("- skipped: S at 3 (2 + master) ranks: K=3 blocks is not a multiple of the 2 "
             "working ranks") in md
     # a rerun that succeeds replaces the failure
-    md = scaling.render_markdown(records + [new])
+    md = scaling_tables.render_markdown(records + [new])
     dense = section(md, "### Sweep: dense")
     assert table_rows(dense) == [["1", "2.000", "1.00", "1,000"], ["2", "1.000", "2.00", "1,000"]]
     assert "FAILED" not in md
@@ -218,7 +222,7 @@ def test_rerun_keeps_the_sweeps_of_the_line_it_replaces():
     first = rec("S", 2, seconds=0.5, connectivity="ghost", blocks=2,
                 sweeps=["ghost K=ranks", "ghost fixed K=2"])
     rerun = rec("S", 2, seconds=0.4, connectivity="ghost", blocks=2, sweeps=["ghost K=ranks"])
-    (kept,) = scaling.latest_by_layout([first, rerun])
+    (kept,) = scaling_records.latest_by_layout([first, rerun])
     assert kept["seconds_per_iteration"]["median"] == 0.4
     assert kept["sweeps"] == ["ghost K=ranks", "ghost fixed K=2"]
 
@@ -247,18 +251,14 @@ def test_plan_shares_the_run_where_k_equals_the_working_ranks():
     assert len(scaling.plan_runs(["S"], [1, 2], 2, 0.125, master=False)) == 5
 
 
-def test_layout_problems():
+def test_layout_problem_is_check_layouts_verdict():
     s = SIZES["S"]
-    assert scaling.layout_problem(s, 4, "ghost", 2) == (
-        "K=2 blocks is not a multiple of the 4 working ranks")
-    assert scaling.layout_problem(None, 2, "ghost", 6) is None        # sizes unknown yet
+    for sizes, workers, connectivity, blocks in [(s, 4, "ghost", 2), (s, 128, "dense", 1),
+                                                 (s, 1, "ghost", 128), ([4, 3, 8], 1, "ghost", 2)]:
+        with pytest.raises(ValueError) as refused:
+            check_layout(sizes, workers, connectivity, blocks)
+        assert scaling.layout_problem(sizes, workers, connectivity, blocks) == str(refused.value)
     assert scaling.layout_problem(s, 2, "ghost", 4) is None
-    assert scaling.layout_problem(s, 128, "dense", 1) == (
-        "layer 1 has 64 neurons, fewer than its 128 working ranks")
-    assert scaling.layout_problem(s, 1, "ghost", 128) == (
-        "layer 1 has 64 neurons, fewer than its 128 blocks")
-    assert scaling.layout_problem([4, 3, 8], 1, "ghost", 2).startswith(
-        "layer 1 has 3 neurons: with K=2 each block needs 2")
     assert scaling.layout_problem([4, 4, 8], 2, "ghost", 2) is None
 
 
@@ -271,7 +271,6 @@ def test_memory_problem_counts_weights_and_biases():
     assert scaling.memory_problem(SIZES["M"], "float32", need / 0.8 + 1) is None
     assert scaling.memory_problem(SIZES["M"], "float32", 2**30 // 5) == (
         "its weights alone need 0.2 GiB, more than 80% of the 0.2 GiB available")
-    assert scaling.memory_problem(None, "float32", 1) is None
     assert scaling.memory_problem(SIZES["M"], "float32", None) is None
 
 
@@ -293,18 +292,18 @@ def test_harness_command():
 
 
 def test_fmt_seconds_four_significant_digits():
-    assert scaling.fmt_seconds(0.012346) == "0.01235"
-    assert scaling.fmt_seconds(1.5e-5) == "0.00001500"
-    assert scaling.fmt_seconds(12.3456) == "12.35"
-    assert scaling.fmt_seconds(0) == "0"
-    assert scaling.fmt_seconds(float("nan")) == "—"
+    assert scaling_tables.fmt_seconds(0.012346) == "0.01235"
+    assert scaling_tables.fmt_seconds(1.5e-5) == "0.00001500"
+    assert scaling_tables.fmt_seconds(12.3456) == "12.35"
+    assert scaling_tables.fmt_seconds(0) == "0"
+    assert scaling_tables.fmt_seconds(float("nan")) == "—"
 
 
 # ------------------------------------------------------------------ plot and --tables-only
 
 def test_missing_matplotlib_skips_the_plot(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)     # `import matplotlib` raises
-    assert scaling.plot_fig4(full_records(), tmp_path / "fig4.png") is None
+    assert scaling_plot.plot_fig4(full_records(), tmp_path / "fig4.png") is None
     assert not (tmp_path / "fig4.png").exists()
     assert "matplotlib is not available" in capsys.readouterr().err
 
@@ -322,6 +321,6 @@ def test_tables_only_without_matplotlib(monkeypatch, tmp_path):
 
 
 def test_plot_written_when_matplotlib_imports(tmp_path):
-    path = scaling.plot_fig4(full_records(), tmp_path / "fig4.png")
+    path = scaling_plot.plot_fig4(full_records(), tmp_path / "fig4.png")
     assert path == tmp_path / "fig4.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

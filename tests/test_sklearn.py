@@ -34,7 +34,7 @@ from sklearn.preprocessing import StandardScaler                   # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import ghostmlp                                                    # noqa: E402
-from ghostmlp.data import load_digits                              # noqa: E402
+from ghostmlp.datasets import load_digits                          # noqa: E402
 from ghostmlp.network import Network                               # noqa: E402
 from ghostmlp.sklearn import GhostMLPClassifier, GhostMLPRegressor  # noqa: E402
 
@@ -313,7 +313,7 @@ MPI_SCRIPT = textwrap.dedent("""
     import numpy as np
     from mpi4py import MPI
     from sklearn.model_selection import cross_val_score, train_test_split
-    from ghostmlp.data import load_digits
+    from ghostmlp.datasets import load_digits
     from ghostmlp.sklearn import GhostMLPClassifier, GhostMLPRegressor
 
     comm = MPI.COMM_WORLD

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from ghostmlp.data import load, load_text, read_on_root
+from ghostmlp.broadcast import read_on_root
+from ghostmlp.formats import load, load_text
 
 comm = MPI.COMM_WORLD
 rank = comm.Get_rank()
