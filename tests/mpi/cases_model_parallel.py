@@ -264,3 +264,16 @@ def test_dense_batch_1_fused_rows_equal_serial():
     for _ in range(2):
         everywhere(close(serial.train_step(X, y), parallel.train_step(X, y)), "loss")
     everywhere(same_weights(serial.get_weights(), parallel.get_weights()), "weights")
+
+
+@pytest.mark.parametrize("connectivity", ["dense", "ghost"])
+def test_weights_stream_one_layer_at_a_time(connectivity):
+    options = {"connectivity": connectivity, "blocks": FIXED_BLOCKS} if connectivity == "ghost" else {}
+    net = build(GHOST_SIZES, comm=comm, **options)
+    whole = net.get_weights()
+    root = P - 1
+    for index, (pair, layer) in enumerate(zip(net.iter_weights(root=root), whole)):
+        if comm.Get_rank() == root:
+            everywhere(same_weights([pair], [layer]), f"layer {index} on the root")
+        else:
+            everywhere(pair == (None, None), f"layer {index} off the root")
