@@ -89,7 +89,7 @@ cdef class Step:
     cdef int n_layers, n_inputs, n_outputs, capacity, batch, typenum, loss, output_act
     cdef int optimizer
     cdef double momentum, weight_decay, beta1, beta2, eps
-    cdef bint nesterov, is_worker, fused_rows
+    cdef bint nesterov, is_worker, fused_rows, has_gradients
     cdef Layer* layers
     cdef void* xt
     cdef void* scratch
@@ -112,6 +112,9 @@ cdef class Step:
         (self.optimizer, self.momentum, self.nesterov, self.weight_decay, self.beta1,
          self.beta2, self.eps) = optimizer
         self.fused_rows = self.optimizer == SGD and self.momentum == 0 and self.weight_decay == 0
+        self.has_gradients = True           # until a piece without gradient buffers is seen
+        # SGD's momentum buffer; Adam's two moments.
+        cdef int n_states = (1 if self.momentum else 0) if self.optimizer == SGD else 2
         self.exchange, self.batch = exchange, 0
         self.keep = (pieces, buffers)
         cdef int t = self.typenum, cap = self.capacity
@@ -140,9 +143,17 @@ cdef class Step:
                 if piece.grad_weights is not None:
                     p.gw = _data(piece.grad_weights, t, p.n_in * p.n_out, "grad_weights")
                     p.gb = _data(piece.grad_bias, t, p.n_out, "grad_bias")
-                for i, (sw, sb) in enumerate(piece.state[:2]):
+                else:
+                    self.has_gradients = False
+                if len(piece.state) < n_states:
+                    raise ValueError(f"the optimizer needs {n_states} state buffers per piece, "
+                                     f"got {len(piece.state)}")
+                for i, (sw, sb) in enumerate(piece.state[:n_states]):
                     p.state[2 * i] = _data(sw, t, p.n_in * p.n_out, "state")
                     p.state[2 * i + 1] = _data(sb, t, p.n_out, "state")
+
+        if not self.has_gradients and not (self.optimizer == SGD and not self.nesterov):
+            raise ValueError("this optimizer's update needs gradient buffers")
 
     def __dealloc__(self):
         cdef int l
@@ -199,6 +210,8 @@ cdef class Step:
 
     def apply(self, double learning_rate, long step):
         """The optimizer's update of every piece from its gradient buffers (filled by gradients())."""
+        if not self.has_gradients:
+            raise RuntimeError("apply() needs gradient buffers")
         if self.is_worker:
             if self.typenum == cnp.NPY_FLOAT64:
                 _apply_all(self, <double>learning_rate, step)
@@ -215,8 +228,7 @@ cdef class Step:
     cdef _backward(self, int mode, double lr, long step):
         if self.batch == 0:
             raise RuntimeError("backward() needs a forward() and loss_delta() first")
-        cdef Piece* p = &self.layers[0].pieces[0]
-        if mode == GRADIENTS and self.is_worker and self.layers[0].n_pieces and p.gw == NULL:
+        if mode == GRADIENTS and not self.has_gradients:
             raise RuntimeError("gradients() needs gradient buffers")
         if self.is_worker:
             if self.typenum == cnp.NPY_FLOAT64:
@@ -228,6 +240,7 @@ cdef class Step:
 # ------------------------------------------------------------------- the passes
 
 cdef inline floating* _own_deltas(Layer* L, int batch, floating* like) noexcept nogil:
+    """The layer's own deltas [n_own, B] (`like` only picks the dtype)."""
     if L.own_deltas != NULL:
         return <floating*>L.own_deltas
     return <floating*>L.deltas + L.own_row * <Py_ssize_t>batch

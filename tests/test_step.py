@@ -443,3 +443,25 @@ def test_constructor_checks_buffers():
     buffers = Buffers(layout, CAPACITY, np.float32)                 # not the parameters' dtype
     with pytest.raises(ValueError, match="weights"):
         Step(layout, params.layers, buffers, SGD(0.1).kernel_args(), None, loss, acts[-1], True)
+
+
+def test_constructor_checks_the_optimizers_buffers():
+    sizes, acts, loss = CONFIGS["tanh-softmax-ce"]
+    layout = Layout(sizes, acts)
+    buffers = Buffers(layout, CAPACITY, np.float64)
+    bare = Parameters(layout.new_pieces(), sizes[:-1], np.float64)     # no gradients, no state
+    for optimizer in (Adam(), SGD(0.1, momentum=0.5, nesterov=True)):
+        stateful = Parameters(layout.new_pieces(), sizes[:-1], np.float64, optimizer.state_names)
+        with pytest.raises(ValueError, match="gradient buffers"):
+            Step(layout, stateful.layers, buffers, optimizer.kernel_args(), None, loss, acts[-1],
+                 True)
+    with pytest.raises(ValueError, match="2 state buffers"):
+        graded = Parameters(layout.new_pieces(), sizes[:-1], np.float64, gradients=True)
+        Step(layout, graded.layers, buffers, Adam().kernel_args(), None, loss, acts[-1], True)
+    step = Step(layout, bare.layers, buffers, SGD(0.1).kernel_args(), None, loss, acts[-1], True)
+    step.forward(np.zeros((2, sizes[0])))
+    step.loss_delta(np.zeros(2, dtype=np.int64))
+    with pytest.raises(RuntimeError, match="gradient buffers"):
+        step.gradients()
+    with pytest.raises(RuntimeError, match="gradient buffers"):
+        step.apply(0.1, 1)
