@@ -84,19 +84,24 @@ cdef class Step:
     buffers: acts, deltas, own_deltas (None where unused), inputs_t, scratch, capacity;
     optimizer: (code, momentum, nesterov, weight_decay, beta1, beta2, eps);
     exchange: the plan's exchange (post_halo, wait_halo, gather, reverse_halo,
-    reduce_scatter, each given the layer and B), or None when the plan has none.
+    reduce_scatter, each given the layer and B), or None when the plan has none;
+    reduce_gradients: backward() writes the gradients, hands each layer's to the
+    exchange (gradients_done(l)) as soon as it is written, and updates every bucket of
+    layers once the exchange's reducer has summed it over the replicas; loss_slot: a
+    one-value array where loss_delta() leaves scale x its loss, to be summed with them.
     """
     cdef int n_layers, n_inputs, n_outputs, capacity, batch, typenum, loss, output_act
     cdef int optimizer
     cdef double momentum, weight_decay, beta1, beta2, eps
-    cdef bint nesterov, is_worker, fused_rows, has_gradients
+    cdef bint nesterov, is_worker, fused_rows, has_gradients, reduce_gradients
     cdef Layer* layers
     cdef void* xt
     cdef void* scratch
     cdef object exchange, keep
+    cdef void* loss_slot
 
     def __cinit__(self, plan, pieces, buffers, optimizer, exchange, int loss, int output_act,
-                  bint is_worker):
+                  bint is_worker, bint reduce_gradients=False, loss_slot=None):
         cdef Py_ssize_t l, k, n = len(plan.layers)
         cdef Layer* L
         cdef Piece* p
@@ -109,6 +114,8 @@ cdef class Step:
         self.n_inputs = plan.sizes[0]
         self.n_outputs = plan.sizes[len(plan.sizes) - 1]
         self.loss, self.output_act, self.is_worker = loss, output_act, is_worker
+        self.reduce_gradients = reduce_gradients
+        self.loss_slot = NULL
         (self.optimizer, self.momentum, self.nesterov, self.weight_decay, self.beta1,
          self.beta2, self.eps) = optimizer
         self.fused_rows = self.optimizer == SGD and self.momentum == 0 and self.weight_decay == 0
@@ -118,6 +125,8 @@ cdef class Step:
         self.exchange, self.batch = exchange, 0
         self.keep = (pieces, buffers)
         cdef int t = self.typenum, cap = self.capacity
+        if loss_slot is not None:
+            self.loss_slot = _data(loss_slot, t, 1, "loss_slot")
         self.xt = _data(buffers.inputs_t, t, self.n_inputs * cap, "inputs_t")
         self.scratch = _data(buffers.scratch, t, 2 * cap, "scratch")
         for l, layer in enumerate(plan.layers):
@@ -152,7 +161,8 @@ cdef class Step:
                     p.state[2 * i] = _data(sw, t, p.n_in * p.n_out, "state")
                     p.state[2 * i + 1] = _data(sb, t, p.n_out, "state")
 
-        if not self.has_gradients and not (self.optimizer == SGD and not self.nesterov):
+        if not self.has_gradients and (reduce_gradients or not (self.optimizer == SGD
+                                                               and not self.nesterov)):
             raise ValueError("this optimizer's update needs gradient buffers")
 
     def __dealloc__(self):
@@ -179,10 +189,11 @@ cdef class Step:
         else:
             _forward(self, <float*>xp)
 
-    def loss_delta(self, target):
+    def loss_delta(self, target, double scale=1):
         """Batch-mean loss of the last forward pass; writes the output layer's deltas.
 
-        target: class indices int64[B], or rows Y[B, n_out] of the network's dtype.
+        target: class indices int64[B], or rows Y[B, n_out] of the network's dtype; the
+        deltas are multiplied by `scale` (B / B_global: this batch's share of a mean).
         """
         cdef long long* labels = NULL
         cdef void* rows = NULL
@@ -197,8 +208,14 @@ cdef class Step:
             raise ValueError(f"target must be labels int64[{self.batch}] or targets "
                              f"[{self.batch}, {self.n_outputs}] of the network's dtype")
         if self.typenum == cnp.NPY_FLOAT64:
-            return _loss(self, <double*>rows, labels)
-        return _loss(self, <float*>rows, labels)
+            loss = _loss(self, <double*>rows, labels, scale)
+            if self.loss_slot != NULL:
+                (<double*>self.loss_slot)[0] = loss * scale
+        else:
+            loss = _loss(self, <float*>rows, labels, <float>scale)
+            if self.loss_slot != NULL:
+                (<float*>self.loss_slot)[0] = <float>(loss * scale)
+        return loss
 
     def backward(self, double learning_rate, long step):
         """Back-propagate the output deltas and update every piece (optimizer step `step`, from 1)."""
@@ -208,20 +225,23 @@ cdef class Step:
         """Back-propagate and write d(mean loss)/dW, d/db into the pieces' gradient buffers."""
         self._backward(GRADIENTS, 0, 0)
 
-    def apply(self, double learning_rate, long step):
-        """The optimizer's update of every piece from its gradient buffers (filled by gradients())."""
+    def apply(self, double learning_rate, long step, int first=0, last=None):
+        """The optimizer's update of layers first..last (default all) from their gradient buffers."""
+        cdef int top = self.n_layers - 1 if last is None else last
         if not self.has_gradients:
             raise RuntimeError("apply() needs gradient buffers")
+        if not 0 <= first <= top < self.n_layers:
+            raise ValueError(f"need 0 <= first <= last < {self.n_layers}")
         if self.is_worker:
             if self.typenum == cnp.NPY_FLOAT64:
-                _apply_all(self, <double>learning_rate, step)
+                _apply_all(self, <double>learning_rate, step, first, top)
             else:
-                _apply_all(self, <float>learning_rate, step)
+                _apply_all(self, <float>learning_rate, step, first, top)
 
-    def train(self, x, target, double learning_rate, long step):
-        """forward(x), loss_delta(target), backward(learning_rate, step); returns the loss."""
+    def train(self, x, target, double learning_rate, long step, double scale=1):
+        """forward(x), loss_delta(target, scale), backward(learning_rate, step); returns the loss."""
         self.forward(x)
-        loss = self.loss_delta(target)
+        loss = self.loss_delta(target, scale)
         self._backward(UPDATE, learning_rate, step)
         return loss
 
@@ -230,11 +250,16 @@ cdef class Step:
             raise RuntimeError("backward() needs a forward() and loss_delta() first")
         if mode == GRADIENTS and not self.has_gradients:
             raise RuntimeError("gradients() needs gradient buffers")
+        cdef bint reduce = mode == UPDATE and self.reduce_gradients
         if self.is_worker:
             if self.typenum == cnp.NPY_FLOAT64:
-                _backward(self, <double>lr, mode, step)
+                _backward(self, <double>lr, GRADIENTS if reduce else mode, step, reduce)
             else:
-                _backward(self, <float>lr, mode, step)
+                _backward(self, <float>lr, GRADIENTS if reduce else mode, step, reduce)
+        if reduce:
+            if not self.is_worker:      # a master's bucket holds the loss slot alone
+                self.exchange.reducer.post_all()
+            self.exchange.reducer.finish(lambda first, last: self.apply(lr, step, first, last))
 
 
 # ------------------------------------------------------------------- the passes
@@ -300,17 +325,21 @@ cdef int _forward(Step s, floating* x) except -1:
     return 0
 
 
-cdef double _loss(Step s, floating* rows, long long* labels) except? -1:
+cdef double _loss(Step s, floating* rows, long long* labels, floating scale) except? -1:
     cdef Layer* L = &s.layers[s.n_layers - 1]
     cdef double result
+    cdef Py_ssize_t i, n = s.n_outputs * <Py_ssize_t>s.batch
+    cdef floating* deltas = <floating*>L.deltas
     with nogil:
         result = output_delta_core(s.n_outputs, s.batch, <floating*>L.acts, rows, 1, s.n_outputs,
-                                   labels, <floating*>L.deltas, s.output_act, s.loss,
-                                   <floating*>s.scratch)
+                                   labels, deltas, s.output_act, s.loss, <floating*>s.scratch)
+        if scale != 1:
+            for i in range(n):
+                deltas[i] = deltas[i] * scale
     return result
 
 
-cdef int _backward(Step s, floating lr, int mode, long step) except -1:
+cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except -1:
     cdef int l, k, batch = s.batch
     cdef Py_ssize_t B = batch
     cdef Layer* L
@@ -362,6 +391,8 @@ cdef int _backward(Step s, floating lr, int mode, long step) except -1:
             with nogil:
                 for k in range(L.n_pieces):
                     _update(s, &L.pieces[k], h, delta, batch, mode, lr, step)
+        if notify:
+            s.exchange.gradients_done(l)
     return 0
 
 
@@ -410,10 +441,10 @@ cdef inline void _apply(Step s, Piece* p, floating lr, long step) noexcept nogil
                   <floating*>p.state[3], lr, s.beta1, s.beta2, s.eps, 0, False, c1, c2)
 
 
-cdef int _apply_all(Step s, floating lr, long step) except -1:
+cdef int _apply_all(Step s, floating lr, long step, int first, int last) except -1:
     cdef int l, k
     with nogil:
-        for l in range(s.n_layers):
+        for l in range(first, last + 1):
             for k in range(s.layers[l].n_pieces):
                 _apply(s, &s.layers[l].pieces[k], lr, step)
     return 0

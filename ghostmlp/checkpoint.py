@@ -167,6 +167,8 @@ def save(net, path, extra=None):
     rank = comm.Get_rank() if comm is not None else 0
 
     def write_own_rows():
+        if net.replica != 0:        # the other replicas hold the same values: one writes
+            return
         little = net.dtype.newbyteorder("<")
         for layer, segment, weights, bias, _, fan_in in _groups(net):
             start, stop = params.own_neurons(layer)
@@ -254,10 +256,11 @@ def _header(source, path):
     return header
 
 
-def load(path, comm=None, connectivity=None, blocks=None, master=False):
+def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=None):
     """A ready Network from the checkpoint at `path`, laid out on the ranks of `comm`.
 
-    Any rank count and either layout that holds the saved network: a dense checkpoint
+    Any rank count and grid (D, M) (see Network), and either layout that holds the saved
+    network within a replica: a dense checkpoint
     loads dense; a ghost one loads with its K blocks (on ranks that divide K) or, with
     connectivity="dense", as the dense network with zeros off the ghost edges. Every
     array is checked against its checksum; the arrays are read, never unpickled.
@@ -269,7 +272,7 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False):
     try:
         header = _header(source, path)
         try:
-            net = _network(header["network"], path, comm, connectivity, blocks, master)
+            net = _network(header["network"], path, comm, connectivity, blocks, master, grid)
         except KeyError as error:
             raise ValueError(f"{path}: the checkpoint header lacks the key {error}") from None
         _read_arrays(net, source, header, path)
@@ -280,7 +283,7 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False):
     return net
 
 
-def _network(config, path, comm, connectivity, blocks, master):
+def _network(config, path, comm, connectivity, blocks, master, grid):
     """The Network of a checkpoint's header, laid out on comm's ranks, its weights zero."""
     saved = config["connectivity"]
     connectivity = connectivity or saved
@@ -294,7 +297,7 @@ def _network(config, path, comm, connectivity, blocks, master):
                   optimizer=from_config(config["optimizer"]), comm=comm,
                   connectivity=connectivity,
                   blocks=config["blocks"] if connectivity == "ghost" else None,
-                  ghost_gradients=config["ghost_gradients"], master=master)
+                  ghost_gradients=config["ghost_gradients"], master=master, grid=grid)
     for kind, size, activation in config["layers"]:
         net.add_layer(kind, size, activation=activation)
     try:
@@ -327,7 +330,8 @@ def _read_arrays(net, source, header, path):
                     block = np.empty((hi - lo, width), dtype=little)
                     source.read_at(header["data_start"] + entries[name]["offset"]
                                    + lo * block[0].nbytes, block)
-                    checksums[name] += _row_checksum(block, lo)
+                    if net.replica == 0:    # each row counted once, whatever the grid
+                        checksums[name] += _row_checksum(block, lo)
                     blocks.append(block.astype(net.dtype, copy=False))   # to native byte order
                 params.write_rows(layer, lo, blocks[0], blocks[1][:, 0], segment)
 

@@ -11,10 +11,12 @@ TAG_TOP, TAG_BOTTOM = 11, 12
 _CACHE_KEYVAL = []      # the MPI attribute under which a communicator keeps ghostmlp's copies
 
 
-def library_communicators(comm, master):
-    """(our duplicate of comm, its working ranks' communicator), made once per comm and layout.
+def library_communicators(comm, master, grid):
+    """(duplicate of comm, replica's model ranks, their working ranks, same-model-rank replicas).
 
-    Cached as an attribute of `comm`, so that networks built one after another (sweeps,
+    grid (D, M): rank r of comm is model rank r % M of replica r // M (a Cartesian split,
+    as mpi4py-fft's Subcomm). Made once per comm, master and grid and cached as an
+    attribute of `comm`, so that networks built one after another (sweeps,
     cross-validation) share them instead of using up MPI's communicators. Collective.
     """
     if not _CACHE_KEYVAL:
@@ -23,29 +25,39 @@ def library_communicators(comm, master):
     if cache is None:
         cache = {}
         comm.Set_attr(_CACHE_KEYVAL[0], cache)
-    if master not in cache:
+    key = (master, tuple(grid))
+    if key not in cache:
         dup = comm.Dup()
-        working = dup.Get_rank() >= (1 if master else 0)
-        cache[master] = (dup, dup.Split(0 if working else MPI.UNDEFINED, dup.Get_rank()))
-    return cache[master]
+        cart = dup.Create_cart(list(grid))
+        model, replicas = cart.Sub([False, True]), cart.Sub([True, False])
+        working = model.Get_rank() >= (1 if master else 0)
+        workers = model.Split(0 if working else MPI.UNDEFINED, model.Get_rank())
+        cache[key] = (dup, model, workers, replicas)
+    return cache[key]
 
 
 class Exchange:
-    """Communication of one network on the library's duplicate of `comm`, counted and timed.
+    """Communication of one network on the library's duplicates of `comm`, counted and timed.
 
-    Working ranks are all ranks, or all but rank 0 with master=True (rank 0 then only
-    takes part in the output gather). Halo neighbours form a ring of the working ranks.
+    A grid (D, M) holds D replicas of M model ranks each (default (1, size)). Within a
+    replica, working ranks are all its ranks, or all but its first with master=True (that
+    one only takes part in the output gather); halo neighbours form a ring of the working
+    ranks. Across replicas, the ranks of one model rank reduce their gradients.
     Counters: point-to-point messages and bytes sent, collective calls by kind, seconds
     spent inside MPI calls (waits included), and the training steps and their seconds.
     """
 
-    def __init__(self, comm, master=False):
-        self.comm, self.workers = library_communicators(comm, master)
+    def __init__(self, comm, master=False, grid=None):
+        grid = tuple(grid) if grid is not None else (1, comm.Get_size())
+        self.comm, self.model, self.workers, self.replicas = library_communicators(
+            comm, master, grid)
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.n_replicas, self.replica = grid[0], self.replicas.Get_rank()
+        self.model_rank, self.model_size = self.model.Get_rank(), self.model.Get_size()
         first_worker = 1 if master else 0
-        self.is_worker = self.rank >= first_worker
-        self.n_workers = self.size - first_worker
-        self.worker_rank = self.rank - first_worker if self.is_worker else -1
+        self.is_worker = self.model_rank >= first_worker
+        self.n_workers = self.model_size - first_worker
+        self.worker_rank = self.model_rank - first_worker if self.is_worker else -1
         self.prev = (self.worker_rank - 1) % self.n_workers
         self.next = (self.worker_rank + 1) % self.n_workers
         self.first_worker = first_worker
@@ -138,7 +150,7 @@ class Exchange:
         everyone=True gathers over all ranks, a master included with no rows of its own.
         """
         start = MPI.Wtime()
-        comm = self.comm if everyone else self.workers
+        comm = self.model if everyone else self.workers
         comm.Allgatherv(MPI.IN_PLACE, [full, self._plan(tuple(counts), full.shape[1], everyone)])
         self._count("allgather")
         self.seconds += MPI.Wtime() - start
@@ -161,16 +173,33 @@ class Exchange:
         self._count("reduce_scatter")
         self.seconds += MPI.Wtime() - start
 
-    def allreduce_sum(self, array):
-        """array := its sum over all ranks, in place (weights, gradients: not per step)."""
-        self.comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
+    def allreduce_sum(self, array, across="model"):
+        """array := its sum over the replica's ranks (across="model": each rank's share of a
+        whole layer) or over the replicas ("replicas"), in place; not per step."""
+        (self.model if across == "model" else self.replicas).Allreduce(
+            MPI.IN_PLACE, array, op=MPI.SUM)
 
     def reduce_sum(self, array, root):
-        """array := its sum over all ranks on `root` (in place there); other ranks keep theirs."""
+        """array := its sum over the replica's ranks, on rank `root` of comm only (in place);
+        only root's replica takes part, the others keep theirs."""
+        model_size = self.model.Get_size()
+        if self.rank // model_size != root // model_size:
+            return
         if self.rank == root:
-            self.comm.Reduce(MPI.IN_PLACE, array, op=MPI.SUM, root=root)
+            self.model.Reduce(MPI.IN_PLACE, array, op=MPI.SUM, root=root % model_size)
         else:
-            self.comm.Reduce(array, None, op=MPI.SUM, root=root)
+            self.model.Reduce(array, None, op=MPI.SUM, root=root % model_size)
+
+    def allgather_samples(self, rows, counts):
+        """[sum(counts), n] on every rank: the replicas' rows[counts[d], n], replica by replica."""
+        n = rows.shape[1]
+        full = np.empty((sum(counts), n), dtype=rows.dtype)
+        sizes = [count * n for count in counts]
+        start = MPI.Wtime()
+        self.replicas.Allgatherv(rows, [full, (sizes, [sum(sizes[:d]) for d in range(len(sizes))])])
+        self._count("allgather")
+        self.seconds += MPI.Wtime() - start
+        return full
 
     def summarise(self, values):
         """(max, mean) over all ranks of each of a list of floats, as two float64 arrays."""
@@ -202,6 +231,67 @@ class Exchange:
         }
 
 
+class GradientReducer:
+    """The sum of every rank's gradients over the replicas, in buckets, without blocking.
+
+    A bucket is a run of whole layers, from the last layer down, closed once it holds at
+    least bucket_bytes (a layer is never split); it is posted (Iallreduce, in place) as
+    soon as the backward pass has written its lowest layer, so that it travels while the
+    earlier layers compute, and every rank posts the same buckets in the same order. The
+    first bucket also carries the parameters' loss slot, just after the last layer's
+    gradients: the batch's loss is known before any update.
+    """
+
+    def __init__(self, exchange, parameters, bucket_bytes):
+        self.exchange, self.loss_slot = exchange, parameters.loss_slot
+        per_value = parameters.dtype.itemsize
+        grads = parameters.segment("grads")
+        self.buckets, top, size = [], len(parameters.spans) - 1, 0
+        for l in range(top, -1, -1):
+            start, stop = parameters.spans[l]
+            size += (stop - start) * per_value
+            if size >= bucket_bytes or l == 0:
+                stop = parameters.spans[top][1]
+                # The first bucket runs on into the loss slot, which follows the gradients.
+                values = (parameters.arena[start:stop + 1] if not self.buckets
+                          else grads[start:stop])
+                self.buckets.append((l, top, values))
+                top, size = l - 1, 0
+        self._requests = []
+
+    def layer_done(self, l):
+        """Post the next bucket if layer l, now done, is its lowest."""
+        if len(self._requests) < len(self.buckets) and self.buckets[len(self._requests)][0] == l:
+            self._post(self.buckets[len(self._requests)][2])
+
+    def post_all(self):
+        """Post every bucket not posted yet (a replica with no samples in this batch)."""
+        while len(self._requests) < len(self.buckets):
+            self._post(self.buckets[len(self._requests)][2])
+
+    def _post(self, values):
+        ex = self.exchange
+        start = MPI.Wtime()
+        self._requests.append(ex.replicas.Iallreduce(MPI.IN_PLACE, values, op=MPI.SUM))
+        ex._count("allreduce")
+        ex.seconds += MPI.Wtime() - start
+
+    def finish(self, apply):
+        """Wait for each bucket in turn and call apply(first_layer, last_layer) on it.
+
+        Nothing is applied when the summed loss (known with the first bucket) is not
+        finite: a replica's inputs or the training went wrong, and every rank sees it.
+        """
+        ex = self.exchange
+        for request, (first, last, _) in zip(self._requests, self.buckets):
+            start = MPI.Wtime()
+            request.Wait()
+            ex.seconds += MPI.Wtime() - start
+            if np.isfinite(self.loss_slot[0]):
+                apply(first, last)
+        self._requests = []
+
+
 class StepExchange:
     """The exchanges that a plan's step (ghostmlp._step.Step) calls, over the buffers of one capacity.
 
@@ -209,8 +299,9 @@ class StepExchange:
     per (layer, B).
     """
 
-    def __init__(self, exchange, layout, buffers):
+    def __init__(self, exchange, layout, buffers, reducer=None):
         self.exchange, self.layout, self.buffers = exchange, layout, buffers
+        self.reducer = reducer      # a GradientReducer across replicas, or None
         self.last = len(layout.layers) - 1
         self._views = {}
         self._requests = None
@@ -242,3 +333,6 @@ class StepExchange:
         self.exchange.reduce_scatter_rows(self._view("deltas", l, batch),
                                           self._view("own_deltas", l, batch),
                                           self.layout.layers[l].counts)
+
+    def gradients_done(self, l):
+        self.reducer.layer_done(l)

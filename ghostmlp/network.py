@@ -1,17 +1,14 @@
 """Network: the paper's MLP API (add_layer, initialize, forward, compute_loss, backward) and training."""
-import contextlib
-
 import numpy as np
 
 from ghostmlp import _kernels
-from ghostmlp._step import Step
-from ghostmlp.layout import Buffers, Layout
+from ghostmlp.engine import Engine
+from ghostmlp.layout import Layout
 from ghostmlp.optim import resolve
-from ghostmlp.params import Parameters
-from ghostmlp.partition import check_layout, connectivity_mask, edge_count
+from ghostmlp.partition import check_layout, connectivity_mask, edge_count, slice_bounds
 from ghostmlp.validate import (
-    check_inputs, check_layer, check_network, check_positive, check_targets, check_weight_pairs,
-    is_integer)
+    check_count, check_grid, check_inputs, check_layer, check_network, check_positive, check_targets,
+    check_weight_pairs, is_integer)
 
 ACTIVATIONS = {
     "sigmoid": _kernels.SIGMOID,
@@ -28,6 +25,7 @@ DTYPES = ("float32", "float64")
 # SeedSequence spawn key (SHUFFLE_STREAM, epoch) orders one epoch, whatever the rank count.
 SHUFFLE_STREAM = 2
 PREDICT_CHUNK = 1024
+BUCKET_BYTES = 25 * 2**20   # gradients summed over replicas together (as PyTorch DDP)
 
 
 class Network:
@@ -49,17 +47,28 @@ class Network:
     ghost neurons, the first hidden layer seeing the whole input. ghost_gradients="exact"
     returns the ghosts' gradients to their owners, "local" treats ghosts as constants.
     master=True keeps rank 0 free of neurons: it gathers the outputs and the loss.
+
+    Data parallelism: grid=(D, M) makes D replicas of M model ranks each (D * M ranks;
+    default (1, size)): the model-parallel layout above applies within each replica
+    (master: each replica's first rank), every replica computes its contiguous share of
+    each minibatch and the gradients are summed over the replicas before the update, so
+    that training equals serial training on the same minibatches, whatever D. The sums
+    travel in buckets of about bucket_bytes, each as soon as the backward pass has
+    written it, while the earlier layers compute.
     Every rank must make the same calls with the same data.
     """
 
     def __init__(self, seed=0, dtype="float32", loss="mse", learning_rate=None, momentum=None,
                  weight_decay=None, optimizer=None, comm=None, connectivity="dense",
-                 blocks=None, ghost_gradients="exact", master=False):
+                 blocks=None, ghost_gradients="exact", master=False, grid=None,
+                 bucket_bytes=BUCKET_BYTES):
         check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, DTYPES,
                       tuple(LOSSES))
-        ranks = comm.Get_size() if comm is not None else 1
+        self.grid = check_grid(grid, comm.Get_size() if comm is not None else 1)
+        self.bucket_bytes = check_count("bucket_bytes", bucket_bytes)
+        ranks = self.grid[1]
         if master and ranks < 2:
-            raise ValueError(f"master=True needs at least 2 ranks, got {ranks}")
+            raise ValueError(f"master=True needs at least 2 ranks per replica, got {ranks}")
         self.optimizer = resolve(optimizer, learning_rate, momentum, weight_decay)
         self.comm, self.connectivity, self.master = comm, connectivity, bool(master)
         self.ghost_gradients = ghost_gradients
@@ -73,8 +82,9 @@ class Network:
         self.parameters = None      # a ghostmlp.params.Parameters once initialized
         self.layout = None          # a ghostmlp.layout.Layout once initialized
         self._exchange = None       # a ghostmlp.exchange.Exchange when the network uses MPI
-        self._step = self._buffers = None
+        self._engine = None         # a ghostmlp.engine.Engine once initialized
         self._stage = None          # what the last Listing-1 call left: "forward" or "loss"
+        self._batch = 0             # the global batch of the last forward()
 
     # ------------------------------------------------------------ architecture
 
@@ -91,6 +101,11 @@ class Network:
     def parallel(self):
         """True when the network is spread over MPI ranks (comm given, ghost, or master)."""
         return self.comm is not None or self.connectivity == "ghost"
+
+    @property
+    def replica(self):
+        """This rank's replica of the grid (0 when serial)."""
+        return self._exchange.replica if self._exchange is not None else 0
 
     @property
     def communicator(self):
@@ -134,21 +149,20 @@ class Network:
             from mpi4py import MPI
             from ghostmlp.exchange import Exchange
             self._exchange = Exchange(self.comm if self.comm is not None else MPI.COMM_SELF,
-                                      self.master)
-        ranks, rank = (self._exchange.size, self._exchange.rank) if self.parallel else (1, 0)
-        self.layout = Layout(self.sizes, [ACTIVATIONS[act] for _, _, act in self.layers[1:]],
-                             self.connectivity, self.blocks, ranks, rank, self.master,
-                             self.ghost_gradients)
-        self.parameters = self._new_parameters(gradients=not self.optimizer.fuses_gradient)
+                                      self.master, self.grid)
+        ex = self._exchange
+        ranks, rank = (ex.model_size, ex.model_rank) if ex is not None else (1, 0)
+        codes = [ACTIVATIONS[act] for _, _, act in self.layers[1:]]
+        self.layout = Layout(self.sizes, codes, self.connectivity, self.blocks, ranks, rank,
+                             self.master, self.ghost_gradients)
+        self._engine = Engine(self.layout, self.sizes[:-1], self.dtype, self.optimizer,
+                              LOSSES[self.loss], codes[-1], ex, self.bucket_bytes)
+        self.parameters = self._engine.parameters
         if draw:
             self.parameters.draw(self.seed)
         self.epochs_trained = 0
-        self._step = self._buffers = self._stage = None
+        self._stage = None
         return self
-
-    def _new_parameters(self, gradients):
-        return Parameters(self.layout.new_pieces(), self.sizes[:-1], self.dtype,
-                          self.optimizer.state_names, gradients)
 
     # ------------------------------------------------------------------ weights
 
@@ -159,15 +173,8 @@ class Network:
         root=r on rank r only (the others get None), one layer in memory at a time.
         """
         self._require_initialized()
-        for l, n_out in enumerate(self.sizes[1:]):
-            w, b = self.parameters.full_layer(l, n_out)
-            if self._exchange is not None:
-                for array in (w, b):
-                    (self._exchange.allreduce_sum(array) if root is None
-                     else self._exchange.reduce_sum(array, root))
-                if root is not None and self._exchange.rank != root:
-                    w = b = None
-            yield w, b
+        for l in range(len(self.layers) - 1):
+            yield self._engine.full_layer(l, root=root)
 
     def get_weights(self):
         """Copies of [(W[fan_in, fan_out], b[fan_out])], one pair per non-input layer.
@@ -186,20 +193,28 @@ class Network:
     # -------------------------------------------------------- the paper's loop
 
     def forward(self, X):
-        """Output Y'[B, n_out] of a batch X[B, n_in] (a copy); keeps what backward() needs."""
+        """Output Y'[B, n_out] of a batch X[B, n_in] (a copy); keeps what backward() needs.
+
+        With replicas, each computes its share and the outputs are gathered (collective).
+        """
         X = self._inputs(X)
-        self._ensure_capacity(len(X))
-        with self._timed():
-            self._step.forward(X)
-        self._stage = "forward"
-        return self._outputs(len(X)).T.copy()
+        lo, hi = self._engine.share(len(X))
+        self._engine.bind(hi - lo)
+        self._engine.forward(X[lo:hi])
+        self._stage, self._batch = "forward", len(X)
+        outputs = self._engine.outputs(hi - lo).T
+        if self._engine.replicas > 1:
+            return self._exchange.allgather_samples(np.ascontiguousarray(outputs),
+                                                    self._share_sizes(len(X)))
+        return outputs.copy()
 
     def compute_loss(self, Y):
-        """Batch-mean loss of the last forward() against targets Y; prepares backward()."""
+        """Mean loss of the last forward()'s batch against targets Y; prepares backward()."""
         if self._stage is None:
             raise RuntimeError("compute_loss: call forward(X) first")
-        with self._timed():
-            loss = self._step.loss_delta(self._targets(Y, self._step.batch))
+        targets = self._targets(Y, self._batch)
+        lo, hi = self._engine.share(self._batch)
+        loss = self._engine.loss(targets[lo:hi], self._batch)
         self._stage = "loss"
         return loss
 
@@ -210,25 +225,17 @@ class Network:
         """
         if self._stage != "loss":
             raise RuntimeError("backward: call forward(X) and compute_loss(Y) first")
-        lr = self._rate(learning_rate)
-        with self._timed(step=True):
-            self._step.backward(lr, self.parameters.step_count + 1)
-        self.parameters.step_count += 1
+        self._engine.backward(self._rate(learning_rate))
         self._stage = None
 
     def train_step(self, X, Y, learning_rate=None):
         """forward + loss + backward + update on one batch; returns the batch-mean loss."""
         X = self._inputs(X)
-        self._ensure_capacity(len(X))
         targets = self._targets(Y, len(X))
+        lo, hi = self._engine.share(len(X))
+        self._engine.bind(hi - lo)
         self._stage = None
-        return self._train(X, targets, self._rate(learning_rate))
-
-    def _train(self, X, targets, lr):
-        with self._timed(step=True):
-            loss = self._step.train(X, targets, lr, self.parameters.step_count + 1)
-        self.parameters.step_count += 1
-        return loss
+        return self._engine.train(X[lo:hi], targets[lo:hi], len(X), self._rate(learning_rate))
 
     def gradients(self, X, Y):
         """[(dL/dW, dL/db)] of the batch-mean loss at the current weights; nothing changes.
@@ -236,24 +243,16 @@ class Network:
         Model parallel: the full arrays on every rank (collective), zeros where no edge.
         """
         X = self._inputs(X)
-        if not self.parameters.has_gradients:
-            fresh = self._new_parameters(gradients=True)
-            self.parameters.copy_into(fresh)
-            self.parameters, self._step = fresh, None
-        self._ensure_capacity(len(X))
-        with self._inference():
-            self._step.forward(X)
-            self._step.loss_delta(self._targets(Y, len(X)))
-            self._step.gradients()
+        targets = self._targets(Y, len(X))
+        lo, hi = self._engine.share(len(X))
+        self._engine.gradients(X[lo:hi], targets[lo:hi], len(X))
+        self.parameters = self._engine.parameters
         self._stage = None
-        grads = []
-        for l, n_out in enumerate(self.sizes[1:]):
-            w, b = self.parameters.full_layer(l, n_out, segment="grads")
-            if self._exchange is not None:
-                self._exchange.allreduce_sum(w)
-                self._exchange.allreduce_sum(b)
-            grads.append((w, b))
-        return grads
+        return [self._engine.full_layer(l, "grads") for l in range(len(self.layers) - 1)]
+
+    def _share_sizes(self, n):
+        """Samples of each replica in a global batch of n."""
+        return [b - a for a, b in (slice_bounds(n, self.grid[0], d) for d in range(self.grid[0]))]
 
     # ---------------------------------------------------------------- training
 
@@ -264,9 +263,10 @@ class Network:
         learning_rate: the rate of this call's steps instead of the optimizer's (which
         is left as it is). The order of epoch e is a permutation drawn from
         ``SeedSequence(seed, spawn_key=(2, e))`` (e counts all epochs this network has
-        trained), so it depends on the seed and the epoch only. history: {"loss": [mean
-        training loss per epoch]}, plus "val_loss" and "val_accuracy" when
-        validation=(X_val, Y_val).
+        trained), so it depends on the seed and the epoch only. X and Y may be memory-
+        mapped (numpy.load(path, mmap_mode="r")): each replica then reads only the rows of
+        its shares, batch by batch. history: {"loss": [mean training loss per epoch]},
+        plus "val_loss" and "val_accuracy" when validation=(X_val, Y_val).
         """
         self._require_initialized()
         if not is_integer(epochs) or epochs < 1:
@@ -276,14 +276,18 @@ class Network:
         lr = self._rate(learning_rate)
         if validation is not None and len(validation) != 2:
             raise ValueError("fit: validation must be a pair (X_val, Y_val)")
-        X = self._inputs(X)
-        if not np.isfinite(X).all():
+        mapped = isinstance(X, np.memmap)
+        X = check_inputs(X, self.sizes[0], self.dtype, convert=not mapped)
+        if not mapped and not np.isfinite(X).all():
             raise ValueError("fit: X holds NaN or infinite values")
-        targets = self._targets(Y, len(X))
+        targets = check_targets(Y, len(X), self.sizes[-1], self.dtype,
+                                convert=not isinstance(Y, np.memmap))
         batch_size = min(int(batch_size), len(X))
-        self._ensure_capacity(batch_size)
+        engine = self._engine
+        engine.bind(engine.share(batch_size)[1] - engine.share(batch_size)[0])
         x_batch = np.empty((batch_size, X.shape[1]), dtype=self.dtype)
-        t_batch = np.empty((batch_size,) + targets.shape[1:], dtype=targets.dtype)
+        t_dtype = np.int64 if targets.ndim == 1 else self.dtype
+        t_batch = np.empty((batch_size,) + targets.shape[1:], dtype=t_dtype)
         history = {"loss": []}
         for _ in range(epochs):
             order = np.arange(len(X))
@@ -293,10 +297,13 @@ class Network:
             total = 0.0
             for start in range(0, len(X), batch_size):
                 index = order[start:start + batch_size]
-                xb, tb = x_batch[:len(index)], t_batch[:len(index)]
-                np.take(X, index, axis=0, out=xb)
-                np.take(targets, index, axis=0, out=tb)
-                total += len(index) * self._train(xb, tb, lr)
+                lo, hi = engine.share(len(index))
+                xb, tb = x_batch[:hi - lo], t_batch[:hi - lo]
+                _take_rows(X, index[lo:hi], xb)
+                _take_rows(targets, index[lo:hi], tb)
+                if mapped and not np.isfinite(xb).all():
+                    xb[:] = np.nan      # the loss of the whole batch is then NaN on every rank
+                total += len(index) * engine.train(xb, tb, len(index), lr)
             self.epochs_trained += 1
             history["loss"].append(total / len(X))
             if validation is not None:
@@ -309,14 +316,15 @@ class Network:
     def predict_proba(self, X):
         """Outputs Y'[n, n_out] for any number of samples, computed in chunks."""
         X = self._inputs(X)
-        self._ensure_capacity(min(len(X), PREDICT_CHUNK))
+        engine = self._engine
+        engine.bind(min(len(X), PREDICT_CHUNK))
         out = np.empty((len(X), self.sizes[-1]), dtype=self.dtype)
-        capacity = self._buffers.capacity
-        with self._inference():
+        capacity = engine.buffers.capacity
+        with engine.inference():
             for start in range(0, len(X), capacity):
                 chunk = X[start:start + capacity]
-                self._step.forward(chunk)
-                out[start:start + len(chunk)] = self._outputs(len(chunk)).T
+                engine.step.forward(chunk)
+                out[start:start + len(chunk)] = engine.outputs(len(chunk)).T
         self._stage = None
         return out
 
@@ -328,15 +336,16 @@ class Network:
         """{"loss": batch-mean loss, "accuracy": fraction of arg-max outputs equal to the class}."""
         X = self._inputs(X)
         targets = self._targets(Y, len(X))
-        self._ensure_capacity(min(len(X), PREDICT_CHUNK))
-        total, correct, capacity = 0.0, 0, self._buffers.capacity
+        engine = self._engine
+        engine.bind(min(len(X), PREDICT_CHUNK))
+        total, correct, capacity = 0.0, 0, engine.buffers.capacity
         classes = targets if targets.ndim == 1 else np.argmax(targets, axis=1)
-        with self._inference():
+        with engine.inference():
             for start in range(0, len(X), capacity):
                 stop = min(start + capacity, len(X))
-                self._step.forward(X[start:stop])
-                total += (stop - start) * self._step.loss_delta(targets[start:stop])
-                correct += int(np.sum(np.argmax(self._outputs(stop - start), axis=0)
+                engine.step.forward(X[start:stop])
+                total += (stop - start) * engine.step.loss_delta(targets[start:stop])
+                correct += int(np.sum(np.argmax(engine.outputs(stop - start), axis=0)
                                       == classes[start:stop]))
         self._stage = None
         return {"loss": total / len(X), "accuracy": correct / len(X)}
@@ -392,14 +401,6 @@ class Network:
             return self.optimizer.lr
         return check_positive("learning_rate", learning_rate)
 
-    def _timed(self, step=False):
-        """Context counted in stats() as training time (as one iteration when step=True)."""
-        return self._exchange.timed(step) if self._exchange is not None else contextlib.nullcontext()
-
-    def _inference(self):
-        """Context in which forward passes are not training: stats() leaves them out."""
-        return self._exchange.uncounted() if self._exchange is not None else contextlib.nullcontext()
-
     def _require_initialized(self):
         if self.parameters is None:
             raise RuntimeError("call initialize() first")
@@ -411,20 +412,10 @@ class Network:
     def _targets(self, Y, batch):
         return check_targets(Y, batch, self.sizes[-1], self.dtype)
 
-    def _ensure_capacity(self, batch):
-        """(Re)bind the step to buffers for batches up to `batch` and to the current parameters."""
-        if self._step is not None and batch <= self._buffers.capacity:
-            return
-        capacity = max(batch, self._buffers.capacity if self._buffers is not None else 0)
-        self._buffers = Buffers(self.layout, capacity, self.dtype)
-        exchange = None
-        if self._exchange is not None:
-            from ghostmlp.exchange import StepExchange
-            exchange = StepExchange(self._exchange, self.layout, self._buffers)
-        self._step = Step(self.layout, self.parameters.layers, self._buffers,
-                          self.optimizer.kernel_args(), exchange, LOSSES[self.loss],
-                          ACTIVATIONS[self.layers[-1][2]], self.layout.is_worker)
 
-    def _outputs(self, batch):
-        """The output layer's activations of the last forward pass, as a view [n_out, B]."""
-        return Buffers.view(self._buffers.acts[-1], self.sizes[-1], batch)
+def _take_rows(source, index, out):
+    """out := source[index] (rows), cast to out's dtype; a memory map reads only those rows."""
+    if source.dtype == out.dtype:
+        np.take(source, index, axis=0, out=out)
+    else:
+        out[...] = source[index]

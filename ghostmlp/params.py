@@ -41,33 +41,40 @@ class Piece:
 class Parameters:
     """Every piece's W, b, gradients and optimizer state as views of one flat arena.
 
-    The arena is a sequence of equal segments, "weights", then "grads" (when
-    gradients=True), then one per optimizer state name; in each segment the pieces'
-    (W, b) pairs follow layer by layer, so a layer's values are contiguous in every
-    segment (for reductions in buckets). step_count counts the optimizer's updates.
-    layers[l]: this rank's pieces of weight layer l (0 = input to first hidden);
+    The arena holds equal segments: "grads" (when gradients=True), then one loss value
+    (`loss_slot`, reduced with the gradients: right after the last layer's, so the first
+    bucket of a reduction carries it), "weights", and one per optimizer state name. In
+    each segment the pieces' (W, b) pairs follow layer by layer, so a layer's values are
+    contiguous in every segment (spans[l]). step_count counts the optimizer's updates. layers[l]: this rank's pieces of weight layer l (0 = input to first hidden);
     fan_ins[l]: the full fan-in of layer l.
     """
 
     def __init__(self, layers, fan_ins, dtype, state_names=(), gradients=False):
         self.layers, self.fan_ins, self.dtype = layers, list(fan_ins), np.dtype(dtype)
         self.state_names = tuple(state_names)
-        self.segments = ("weights",) + (("grads",) if gradients else ()) + self.state_names
+        self.segments = (("grads",) if gradients else ()) + ("weights",) + self.state_names
         self.segment_size = sum(piece.size for pieces in layers for piece in pieces)
-        self.arena = np.zeros(len(self.segments) * self.segment_size, dtype=self.dtype)
+        self.arena = np.zeros(len(self.segments) * self.segment_size + 1, dtype=self.dtype)
+        # Each segment's first value in the arena; the loss slot follows "grads" (or leads).
+        self._bases = {name: i * self.segment_size + (i > 0 or not gradients)
+                       for i, name in enumerate(self.segments)}
+        slot = self.segment_size if gradients else 0
+        self.loss_slot = self.arena[slot:slot + 1]
         self.step_count = 0
-        offset = 0
+        self.spans, offset = [], 0
         for pieces in layers:
+            first = offset
             for piece in pieces:
                 piece.offset = offset
-                pairs = [self._pair(segment, offset, piece) for segment in self.segments]
-                piece.weights, piece.bias = pairs[0]
-                piece.grad_weights, piece.grad_bias = pairs[1] if gradients else (None, None)
-                piece.state = pairs[len(self.segments) - len(self.state_names):]
+                pairs = {segment: self._pair(segment, offset, piece) for segment in self.segments}
+                piece.weights, piece.bias = pairs["weights"]
+                piece.grad_weights, piece.grad_bias = pairs.get("grads", (None, None))
+                piece.state = [pairs[name] for name in self.state_names]
                 offset += piece.size
+            self.spans.append((first, offset))
 
     def _pair(self, segment, offset, piece):
-        base = self.segments.index(segment) * self.segment_size + offset
+        base = self._bases[segment] + offset
         w = self.arena[base:base + piece.n_in * piece.n_out].reshape(piece.n_in, piece.n_out)
         return w, self.arena[base + w.size:base + piece.size]
 
@@ -77,8 +84,8 @@ class Parameters:
 
     def segment(self, name):
         """The flat values of one segment ("weights", "grads" or a state name)."""
-        index = self.segments.index(name)
-        return self.arena[index * self.segment_size:(index + 1) * self.segment_size]
+        start = self._bases[name]
+        return self.arena[start:start + self.segment_size]
 
     def nbytes(self, segment="weights"):
         """Bytes of one segment on this rank."""

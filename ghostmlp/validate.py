@@ -35,7 +35,7 @@ def choice(name, value, options):
     return value
 
 
-def count(name, value):
+def check_count(name, value):
     """int(value), when it is a positive integer (not a bool)."""
     if not is_integer(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -73,17 +73,20 @@ def check_layer(kind, size, activation, kinds, allowed):
     return activation
 
 
-def check_inputs(X, n_in, dtype):
-    """X as a C-contiguous dtype[B, n_in] with B >= 1."""
-    X = np.asarray(X)
+def check_inputs(X, n_in, dtype, convert=True):
+    """X as a C-contiguous dtype[B, n_in] with B >= 1 (convert=False: as it is, checked)."""
+    X = np.asarray(X) if convert else X
     if X.ndim != 2 or X.shape[1] != n_in or len(X) == 0:
         raise ValueError(f"X must have shape [B, {n_in}] with B >= 1, got {X.shape}")
-    return np.ascontiguousarray(X, dtype=dtype)
+    return np.ascontiguousarray(X, dtype=dtype) if convert else X
 
 
-def check_targets(Y, batch, n_out, dtype):
-    """Class indices as int64[batch], or rows as dtype[batch, n_out], checked against n_out."""
-    Y = np.asarray(Y)
+def check_targets(Y, batch, n_out, dtype, convert=True):
+    """Class indices as int64[batch], or rows as dtype[batch, n_out], checked against n_out.
+
+    convert=False: checked only, returned as they are (a memory map stays one).
+    """
+    Y = np.asarray(Y) if convert else Y
     if Y.ndim == 0:
         raise ValueError(f"Y must be class indices [B] or rows [B, {n_out}], got {Y!r}")
     if len(Y) != batch:
@@ -94,10 +97,10 @@ def check_targets(Y, batch, n_out, dtype):
         if Y.min() < 0 or Y.max() >= n_out:
             raise ValueError(f"Y: class indices must lie in [0, {n_out}), "
                              f"got [{Y.min()}, {Y.max()}]")
-        return np.ascontiguousarray(Y, dtype=np.int64)
+        return np.ascontiguousarray(Y, dtype=np.int64) if convert else Y
     if Y.ndim != 2 or Y.shape[1] != n_out:
         raise ValueError(f"Y must be class indices [B] or rows [B, {n_out}], got shape {Y.shape}")
-    return np.ascontiguousarray(Y, dtype=dtype)
+    return np.ascontiguousarray(Y, dtype=dtype) if convert else Y
 
 
 def check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, dtypes, losses):
@@ -132,3 +135,16 @@ def check_weight_pairs(weights, sizes):
                              f"{b_shape}, got {new_w.shape} and {new_b.shape}")
         if not (np.isfinite(new_w).all() and np.isfinite(new_b).all()):
             raise ValueError(f"set_weights: pair {index} holds NaN or infinite values")
+
+
+def check_grid(grid, size):
+    """(D, M) with D * M == size: D replicas of M model ranks; None means (1, size)."""
+    if grid is None:
+        return 1, size
+    if (not isinstance(grid, (tuple, list)) or len(grid) != 2
+            or not all(is_integer(n) and n >= 1 for n in grid)):
+        raise ValueError(f"grid must be a pair (D, M) of positive integers, got {grid!r}")
+    if grid[0] * grid[1] != size:
+        raise ValueError(f"grid={tuple(grid)} holds {grid[0] * grid[1]} ranks, but the "
+                         f"communicator has {size}")
+    return int(grid[0]), int(grid[1])

@@ -4,7 +4,7 @@ from importlib.resources import files
 
 import numpy as np
 
-from ghostmlp.validate import count, float_dtype
+from ghostmlp.validate import check_count, float_dtype
 
 
 def load_digits(dtype="float64", scale=True):
@@ -32,7 +32,7 @@ def synthetic(n_samples, n_inputs, n_classes, seed=0, dtype="float64"):
     numpy.random.default_rng(seed) alone: the global random state is neither used nor changed.
     """
     dt = float_dtype(dtype)
-    shape = (count("n_samples", n_samples), count("n_inputs", n_inputs))
-    n_classes = count("n_classes", n_classes)
+    shape = (check_count("n_samples", n_samples), check_count("n_inputs", n_inputs))
+    n_classes = check_count("n_classes", n_classes)
     rng = np.random.default_rng(seed)
     return rng.random(shape, dtype=dt), rng.integers(0, n_classes, shape[0], dtype=np.int64)

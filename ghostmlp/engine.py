@@ -1,0 +1,168 @@
+"""A network's machinery on this rank: its plan, parameters, buffers, the one step and its exchanges."""
+import contextlib
+
+import numpy as np
+
+from ghostmlp._step import Step
+from ghostmlp.layout import Buffers
+from ghostmlp.params import Parameters
+from ghostmlp.partition import slice_bounds
+
+
+class Engine:
+    """The step of one rank of a (D, M) grid, over global batches that every rank is given.
+
+    Replica d computes the contiguous share share(n) of each global batch of n samples
+    (shares differ by at most one), scales its output deltas by its share of the batch,
+    and with D > 1 sums the gradients over the replicas (in buckets, during backward)
+    before the update: the step equals the serial step on the whole batch. Model
+    parallelism within a replica is the layout's; exchange is None when serial.
+    """
+
+    def __init__(self, layout, fan_ins, dtype, optimizer, loss, output_activation, exchange,
+                 bucket_bytes):
+        self.layout, self.fan_ins, self.dtype = layout, fan_ins, np.dtype(dtype)
+        self.bucket_bytes = bucket_bytes
+        self.optimizer, self.exchange = optimizer, exchange
+        self.codes = (loss, output_activation)
+        self.replicas = exchange.n_replicas if exchange is not None else 1
+        self.replica = exchange.replica if exchange is not None else 0
+        self.parameters = self._new_parameters(
+            self.replicas > 1 or not optimizer.fuses_gradient)
+        self.step = self.buffers = self.reducer = None
+        self._share = 0             # samples of this replica in the last forward pass
+
+    def _new_parameters(self, gradients):
+        return Parameters(self.layout.new_pieces(), self.fan_ins, self.dtype,
+                          self.optimizer.state_names, gradients)
+
+    def require_gradients(self):
+        """Give the parameters gradient buffers if they have none (weights and state kept)."""
+        if not self.parameters.has_gradients:
+            fresh = self._new_parameters(True)
+            self.parameters.copy_into(fresh)
+            self.parameters, self.step = fresh, None
+
+    def share(self, n):
+        """[lo, hi) of a global batch of n samples that this rank's replica computes."""
+        return slice_bounds(n, self.replicas, self.replica)
+
+    def bind(self, batch):
+        """(Re)bind the step to buffers for shares up to `batch` and to the current parameters."""
+        if self.step is not None and batch <= self.buffers.capacity:
+            return
+        capacity = max(batch, 1, self.buffers.capacity if self.buffers is not None else 0)
+        self.buffers = Buffers(self.layout, capacity, self.dtype)
+        exchange, reduce = None, self.replicas > 1
+        if self.exchange is not None:
+            from ghostmlp.exchange import GradientReducer, StepExchange
+            self.reducer = (GradientReducer(self.exchange, self.parameters, self.bucket_bytes)
+                            if reduce else None)
+            exchange = StepExchange(self.exchange, self.layout, self.buffers, self.reducer)
+        self.step = Step(self.layout, self.parameters.layers, self.buffers,
+                         self.optimizer.kernel_args(), exchange, *self.codes,
+                         self.layout.is_worker, reduce, self.parameters.loss_slot)
+
+    # ------------------------------------------------------------------- steps
+
+    def train(self, xb, tb, n, lr):
+        """One step on this replica's rows xb, tb of a global batch of n; its mean loss."""
+        t = self.parameters.step_count + 1
+        with self.timed(step=True):
+            if self.replicas == 1:
+                loss = self.step.train(xb, tb, lr, t)
+            elif len(xb):
+                self.step.train(xb, tb, lr, t, len(xb) / n)
+                loss = self._summed_loss()
+            else:
+                loss = self._empty_step(lr, t)
+        self.parameters.step_count = t
+        return loss
+
+    def forward(self, xb):
+        """Forward pass of this replica's rows (none: nothing to compute)."""
+        self._share = len(xb)
+        if len(xb):
+            with self.timed():
+                self.step.forward(xb)
+
+    def loss(self, tb, n):
+        """Mean loss over the global batch of n of the last forward(); prepares backward()."""
+        with self.timed():
+            if self._share == 0:
+                self.parameters.loss_slot[0] = 0
+            else:
+                local = self.step.loss_delta(tb, self._share / n)
+                if self.replicas == 1:
+                    return local
+            total = self.parameters.loss_slot.astype(np.float64)
+            self.exchange.allreduce_sum(total, across="replicas")
+        return float(total[0])
+
+    def backward(self, lr):
+        """Back-propagate the last loss() and update (the replicas' gradients summed)."""
+        t = self.parameters.step_count + 1
+        with self.timed(step=True):
+            if self._share:
+                self.step.backward(lr, t)
+            else:
+                self._empty_step(lr, t)
+        self.parameters.step_count = t
+
+    def _empty_step(self, lr, t):
+        """A replica's step with no samples: zero gradients into the sum, then the update."""
+        self.parameters.segment("grads")[:] = 0
+        self.parameters.loss_slot[0] = 0
+        self.reducer.post_all()
+        self.reducer.finish(lambda first, last: self.step.apply(lr, t, first, last))
+        return self._summed_loss()
+
+    def _summed_loss(self):
+        loss = float(self.parameters.loss_slot[0])
+        if not np.isfinite(loss):
+            raise ValueError(f"the batch's loss is {loss} (non-finite inputs, or training "
+                             "diverged): no update was applied")
+        return loss
+
+    def gradients(self, xb, tb, n):
+        """Write the gradients of the mean loss over the global batch; nothing changes."""
+        self.require_gradients()
+        self.bind(max(len(xb), 1))
+        grads = self.parameters.segment("grads")
+        with self.inference():
+            if len(xb):
+                self.step.forward(xb)
+                self.step.loss_delta(tb, len(xb) / n)
+                self.step.gradients()
+            else:
+                grads[:] = 0
+        if self.replicas > 1:
+            self.exchange.allreduce_sum(grads, across="replicas")
+
+    def outputs(self, batch):
+        """The output layer's activations of the last forward pass, as a view [n_out, B]."""
+        return Buffers.view(self.buffers.acts[-1], self.layout.sizes[-1], batch)
+
+    # ----------------------------------------------------------------- layers
+
+    def full_layer(self, l, segment="weights", root=None):
+        """The whole (W, b) of weight layer l, on every rank or only on rank `root` (else None)."""
+        w, b = self.parameters.full_layer(l, self.layout.sizes[l + 1], segment)
+        if self.exchange is None:
+            return w, b
+        for array in (w, b):
+            if root is None:
+                self.exchange.allreduce_sum(array)
+            else:
+                self.exchange.reduce_sum(array, root)
+        return (w, b) if root is None or self.exchange.rank == root else (None, None)
+
+    # ------------------------------------------------------------------ stats
+
+    def timed(self, step=False):
+        """Context counted in stats() as training time (as one iteration when step=True)."""
+        return self.exchange.timed(step) if self.exchange is not None else contextlib.nullcontext()
+
+    def inference(self):
+        """Context in which forward passes are not training: stats() leaves them out."""
+        return self.exchange.uncounted() if self.exchange is not None else contextlib.nullcontext()

@@ -1,0 +1,144 @@
+"""Process grids (D replicas x M model ranks) under mpiexec: every grid of this job equals serial."""
+import os
+import tempfile
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import ghostmlp
+from ghostmlp import Network
+from ghostmlp.optim import SGD, Adam
+
+comm = MPI.COMM_WORLD
+P = comm.Get_size()
+SIZES = [7, 13, 11, 5]              # no layer divides evenly by 2, 3 or 4
+GHOST_SIZES = [6, 25, 29, 13]       # every layer holds 12 blocks
+GRIDS = [(d, P // d) for d in range(1, P + 1) if P % d == 0]
+OPTIMIZERS = {"sgd": lambda: SGD(0.3), "momentum": lambda: SGD(0.2, momentum=0.9, weight_decay=1e-3),
+              "adam": lambda: Adam(0.01, weight_decay=1e-3)}
+grids = pytest.mark.parametrize("grid", GRIDS, ids=lambda g: f"{g[0]}x{g[1]}")
+
+
+def everywhere(ok, what):
+    flags = comm.allgather(bool(ok))
+    assert all(flags), f"{what}: failed on ranks {[r for r, f in enumerate(flags) if not f]}"
+
+
+def close(a, b):
+    return np.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def same_weights(a, b):
+    return all(close(wa, wb) and close(ba, bb) for (wa, ba), (wb, bb) in zip(a, b))
+
+
+def build(sizes=SIZES, optimizer=None, **options):
+    net = Network(seed=5, dtype="float64", loss="cross_entropy",
+                  optimizer=optimizer or SGD(0.3), **options)
+    net.add_layer("input", sizes[0])
+    for size in sizes[1:-1]:
+        net.add_layer("hidden", size)
+    net.add_layer("output", sizes[-1])
+    return net.initialize()
+
+
+def data(sizes, batch=9, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(batch, sizes[0])), rng.integers(0, sizes[-1], batch)
+
+
+@grids
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("batch", [9, 2], ids=["B9", "B2"])   # B2: some replicas get no sample
+def test_grid_equals_serial(grid, name, batch):
+    X, y = data(SIZES, batch)
+    serial = build(optimizer=OPTIMIZERS[name]())
+    spread = build(optimizer=OPTIMIZERS[name](), comm=comm, grid=grid)
+    for _ in range(4):
+        everywhere(close(serial.train_step(X, y), spread.train_step(X, y)), f"{grid} {name}: loss")
+    everywhere(same_weights(serial.get_weights(), spread.get_weights()), f"{grid} {name}: weights")
+
+
+@grids
+def test_ghost_inside_replicas_equals_ghost_alone(grid):
+    X, y = data(GHOST_SIZES, seed=1)
+    options = dict(connectivity="ghost", blocks=12)
+    alone = build(GHOST_SIZES, comm=MPI.COMM_SELF, **options)
+    spread = build(GHOST_SIZES, comm=comm, grid=grid, **options)
+    for _ in range(3):
+        everywhere(close(alone.train_step(X, y), spread.train_step(X, y)), f"{grid}: loss")
+    everywhere(same_weights(alone.get_weights(), spread.get_weights()), f"{grid}: weights")
+
+
+@grids
+def test_fit_gradients_and_listing_equal_serial(grid):
+    X, y = data(SIZES, batch=23, seed=2)
+    serial, spread = build(), build(comm=comm, grid=grid)
+    everywhere(same_weights(serial.gradients(X[:7], y[:7]), spread.gradients(X[:7], y[:7])),
+               "gradients")
+    history = serial.fit(X, y, epochs=2, batch_size=5)
+    everywhere(np.allclose(history["loss"], spread.fit(X, y, epochs=2, batch_size=5)["loss"],
+                           rtol=1e-10), "fit losses")
+    everywhere(close(serial.forward(X[:6]), spread.forward(X[:6])), "forward outputs")
+    everywhere(close(serial.compute_loss(y[:6]), spread.compute_loss(y[:6])), "compute_loss")
+    serial.backward()
+    spread.backward()
+    everywhere(same_weights(serial.get_weights(), spread.get_weights()), "weights")
+
+
+@pytest.mark.skipif(P < 4, reason="a master in each of 2 replicas needs 4 ranks")
+def test_master_in_every_replica():
+    X, y = data(SIZES, seed=3)
+    serial, spread = build(), build(comm=comm, grid=(2, 2), master=True)
+    for _ in range(3):
+        everywhere(close(serial.train_step(X, y), spread.train_step(X, y)), "loss")
+    everywhere(same_weights(serial.get_weights(), spread.get_weights()), "weights")
+
+
+@grids
+def test_one_allreduce_per_bucket_per_step(grid):
+    X, y = data(SIZES)
+    for bucket_bytes, buckets in ((25 * 2**20, 1), (1, 3)):    # 1 byte: one bucket a layer
+        net = build(comm=comm, grid=grid, optimizer=Adam(), bucket_bytes=bucket_bytes)
+        net.reset_stats()
+        for _ in range(2):
+            net.train_step(X, y)
+        got = net.stats()["collectives"].get("allreduce", 0)
+        expected = buckets if grid[0] > 1 else 0
+        everywhere(got == expected, f"{grid}, buckets of {bucket_bytes} B: {got} all-reduces a step")
+
+
+def test_a_wrong_grid_is_named_on_every_rank():
+    try:
+        Network(comm=comm, grid=(P + 1, 1))
+    except ValueError as error:
+        message = str(error)
+    everywhere(f"grid=({P + 1}, 1) holds {P + 1} ranks, but the communicator has {P}" in message,
+               message)
+
+
+@pytest.fixture
+def folder():
+    path = comm.bcast(tempfile.mkdtemp() if comm.Get_rank() == 0 else None)
+    yield path
+    comm.Barrier()
+
+
+@grids
+def test_checkpoints_cross_grids(folder, grid):
+    X, y = data(SIZES, seed=4)
+    net = build(comm=comm, grid=grid, optimizer=Adam(0.01))
+    net.fit(X, y, epochs=2, batch_size=4)
+    path = os.path.join(folder, "grid.gmlp")
+    ghostmlp.save(net, path)
+    expected = net.predict_proba(X)
+    net.fit(X, y, epochs=1, batch_size=4)
+    later = net.predict_proba(X)
+    for other in GRIDS[::-1]:
+        loaded = ghostmlp.load(path, comm=comm, grid=other)
+        everywhere(close(loaded.predict_proba(X), expected), f"{grid} -> {other}: outputs")
+        loaded.fit(X, y, epochs=1, batch_size=4)
+        everywhere(close(loaded.predict_proba(X), later), f"{grid} -> {other}: one more epoch")
+    alone = ghostmlp.load(path)
+    everywhere(close(alone.predict_proba(X), expected), f"{grid} -> one rank")
