@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -41,3 +42,16 @@ def test_checkpoint_saved_on_3_ranks_loads_on_2_and_1(tmp_path):
     for ranks, mode in [(3, "save"), (2, "load"), (1, "load")]:
         run([mpiexec(), "-n", str(ranks), sys.executable, "-m", "mpi4py", script, mode,
              str(tmp_path)], tmp_path)
+
+
+def test_memory_mapped_data_larger_than_a_ranks_memory(tmp_path):
+    rows, columns = 40_000, 1_000        # 160 MB of float32: 320 MB as the network's float64
+    X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float32,
+                                  shape=(rows, columns))
+    for start in range(0, rows, 5_000):
+        X[start:start + 5_000] = np.random.default_rng(start).random((5_000, columns))
+    X.flush()
+    del X
+    np.save(tmp_path / "y.npy", np.arange(rows) % 4)
+    script = str(HERE / "mpi" / "mmap_fit.py")
+    run([mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", script, str(tmp_path)], tmp_path)
