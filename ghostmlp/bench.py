@@ -1,4 +1,5 @@
 """Timing of training iterations on the paper's Table I models, and the facts of the machine."""
+import argparse
 import datetime
 import os
 import platform
@@ -7,6 +8,7 @@ import resource
 import numpy as np
 
 import ghostmlp
+from ghostmlp.validate import parse_grid
 
 MODELS = {  # neurons per layer, input first (the paper's Table I)
     "S": [3, 64, 128, 256, 64],
@@ -143,7 +145,7 @@ def _version(module):
 
 ITERATION = "one forward + loss + backward + update over one minibatch of B samples"
 TRAIN_FIELDS = (
-    "kind", "command", "ranks", "working_ranks", "master", "model", "scale", "sizes",
+    "kind", "command", "ranks", "grid", "working_ranks", "master", "model", "scale", "sizes",
     "connectivity", "blocks", "connections", "batch", "dtype", "iterations", "warmup",
     "iteration", "seconds_per_iteration", "samples_per_second", "connection_updates_per_second",
     "compute_seconds", "comm_seconds", "comm_percent", "messages_per_rank", "bytes_per_rank",
@@ -159,6 +161,8 @@ def add_arguments(parser):
     parser.add_argument("--connectivity", choices=("dense", "ghost"), default="ghost")
     parser.add_argument("--blocks", type=int, help="ghost blocks K (default: working ranks)")
     parser.add_argument("--master", action="store_true", help="rank 0 only gathers the outputs")
+    parser.add_argument("--grid", type=grid_option,
+                        help="DxM: D replicas of M model ranks (default 1xranks)")
     parser.add_argument("--ghost-gradients", choices=("exact", "local"), default="exact")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=10)
@@ -168,6 +172,14 @@ def add_arguments(parser):
     parser.add_argument("--json", help="append one JSON line of results to this file (rank 0)")
 
 
+def grid_option(text):
+    """argparse's reading of --grid DxM (see ghostmlp.validate.parse_grid)."""
+    try:
+        return parse_grid(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def time_training(args, comm, command):
     """Time `iterations` training steps after `warmup` on the ranks of `comm` (an mpi4py
     communicator); returns the JSON-serialisable record on rank 0, None elsewhere."""
@@ -175,7 +187,7 @@ def time_training(args, comm, command):
     sizes = scaled_sizes(args.model, args.scale)
     net = build_network(sizes, args.dtype, comm=comm, connectivity=args.connectivity,
                         blocks=args.blocks, master=args.master,
-                        ghost_gradients=args.ghost_gradients)
+                        ghost_gradients=args.ghost_gradients, grid=getattr(args, "grid", None))
     X, y = synthetic_data(sizes, args.batch, args.dtype)
     times = []
     with _blas_threads(args.threads):
@@ -198,7 +210,8 @@ def time_training(args, comm, command):
     median = float(np.median(timed))
     record = {
         "kind": "train", "command": command,
-        "ranks": comm.Get_size(), "working_ranks": net.workers, "master": net.master,
+        "ranks": comm.Get_size(), "grid": list(net.grid), "working_ranks": net.workers,
+        "master": net.master,
         "model": args.model, "scale": args.scale, "sizes": sizes,
         "connectivity": args.connectivity, "blocks": net.blocks, "connections": net.n_weights,
         "batch": args.batch, "dtype": args.dtype, "iterations": args.iterations,
@@ -224,6 +237,8 @@ def describe(record):
     """One human line per train record."""
     t = record["seconds_per_iteration"]
     layout = record["connectivity"] + (f" K={record['blocks']}" if record["blocks"] > 1 else "")
+    replicas, model = record.get("grid", (1, record["ranks"]))
+    layout += f", grid {replicas}x{model}" if replicas > 1 else ""
     return (f"{record['model']} x{record['scale']:g} {layout} on {record['ranks']} rank(s)"
             f"{' (+master)' if record['master'] else ''}, batch {record['batch']}: "
             f"{t['median'] * 1e3:.3f} ms/iteration (min {t['min'] * 1e3:.3f}, max "

@@ -148,3 +148,15 @@ def check_grid(grid, size):
         raise ValueError(f"grid={tuple(grid)} holds {grid[0] * grid[1]} ranks, but the "
                          f"communicator has {size}")
     return int(grid[0]), int(grid[1])
+
+
+def parse_grid(text):
+    """A command line's grid: "DxM" as (D, M), or "auto"; ValueError names the option."""
+    if text == "auto":
+        return text
+    try:
+        replicas, model = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--grid must be DxM (D replicas of M model ranks, e.g. 2x1) or auto, "
+                         f"got {text!r}") from None
+    return replicas, model
