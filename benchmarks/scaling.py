@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from benchmarks.scaling_plot import plot_fig4
-from benchmarks.scaling_records import DENSE, GHOST_K_RANKS, fixed_sweep, is_result, median_seconds
+from benchmarks.scaling_records import (
+    DENSE, GHOST_K_RANKS, fixed_sweep, is_result, median_seconds, replicated)
 from benchmarks.scaling_tables import fmt_seconds, ranks_cell, render_markdown
 # The installed ghostmlp, even from the checkout's root: benchmarks/__init__.py keeps the
 # source folder, which has no compiled kernels, off sys.path.
@@ -74,12 +75,13 @@ def memory_problem(sizes, dtype, available_bytes):
     return None
 
 
-def plan_runs(models, ranks, fixed_blocks, scale_l, master=True):
+def plan_runs(models, ranks, fixed_blocks, scale_l, master=True, replicas=1):
     """The harness runs of a sweep, each listing the sweeps it belongs to.
 
     One run serves two sweeps when ghost K = working ranks equals the fixed K. Order:
     per model, rank counts ascending, the plain layout before the +1-master one, dense
-    first.
+    first. replicas > 1 runs every layout on that many data-parallel replicas (grid
+    (replicas, ranks of the layout)).
     """
     runs, index = [], {}
     for model in models:
@@ -89,13 +91,16 @@ def plan_runs(models, ranks, fixed_blocks, scale_l, master=True):
                 layouts = ((DENSE, DENSE, 1), (GHOST_K_RANKS, "ghost", workers),
                            (fixed_sweep(fixed_blocks), "ghost", fixed_blocks))
                 for sweep, connectivity, blocks in layouts:
+                    sweep = replicated(sweep, replicas)
                     key = (model, scale, workers, with_master, connectivity, blocks)
                     if key in index:
                         index[key]["sweeps"].append(sweep)
                         continue
+                    model_ranks = workers + with_master
                     run = {"model": model, "scale": scale, "working_ranks": workers,
-                           "master": with_master, "ranks": workers + with_master,
-                           "connectivity": connectivity, "blocks": blocks, "sweeps": [sweep]}
+                           "master": with_master, "ranks": replicas * model_ranks,
+                           "grid": [replicas, model_ranks], "connectivity": connectivity,
+                           "blocks": blocks, "sweeps": [sweep]}
                     index[key] = run
                     runs.append(run)
     return runs
@@ -112,6 +117,8 @@ def harness_command(run, mpiexec, batch, iterations, warmup, dtype, json_path,
         command += ["--blocks", str(run["blocks"])]
     if run["master"]:
         command.append("--master")
+    if run["grid"][0] > 1:
+        command += ["--grid", "{}x{}".format(*run["grid"])]
     command += ["--batch", str(batch), "--iterations", str(iterations), "--warmup", str(warmup),
                 "--dtype", dtype, "--json", str(json_path)]
     return command
@@ -183,7 +190,8 @@ def sweep(args, out_dir, session, command_line):
     jsonl = out_dir / "scaling.jsonl"
     ranks = args.ranks or default_ranks(os.cpu_count() or 1)
     fixed = args.fixed_blocks or max(ranks)
-    plan = plan_runs(args.models, ranks, fixed, args.scale_l, master=not args.no_master)
+    plan = plan_runs(args.models, ranks, fixed, args.scale_l, master=not args.no_master,
+                     replicas=args.replicas)
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -271,6 +279,9 @@ def parse_args(argv=None):
                         help="working-rank counts (default 1, 2, 4, ... up to os.cpu_count()); "
                              "each also runs with +1 master rank unless --no-master")
     parser.add_argument("--no-master", action="store_true", help="leave out the +1-master layout")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="run every layout on this many data-parallel replicas: grid "
+                             "(replicas, ranks of the layout), replicas x as many ranks (1)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     parser.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS)
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
@@ -291,7 +302,7 @@ def parse_args(argv=None):
     parser.add_argument("--tables-only", type=Path, metavar="JSONL",
                         help="only regenerate scaling.md and the plot from this results file")
     args = parser.parse_args(argv)
-    for name in ("batch", "iterations", "timeout"):
+    for name in ("batch", "iterations", "timeout", "replicas"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if args.warmup < 0 or args.scale_l <= 0 or any(p < 1 for p in args.ranks or ()) \

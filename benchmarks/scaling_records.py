@@ -10,25 +10,39 @@ SWEEP_TITLES = {
 }
 FIXED_TITLE = ("ghost, fixed K = {k} (the same network at every rank count that divides K: "
                "honest strong scaling)")
+REPLICAS = " x{d} replicas"         # a sweep's layout repeated on D data-parallel replicas
+REPLICAS_TITLE = "; on each of {d} replicas, which share every minibatch (data parallel)"
 
 
 def fixed_sweep(k):
     return f"{FIXED_K}{k}"
 
 
+def replicated(sweep, replicas):
+    """The name of `sweep` run on `replicas` data-parallel replicas (itself for one)."""
+    return sweep + REPLICAS.format(d=replicas) if replicas > 1 else sweep
+
+
+def _split_replicas(sweep):
+    base, _, rest = sweep.partition(" x")
+    return (base, int(rest.split()[0])) if rest.endswith("replicas") else (sweep, 1)
+
+
 def sweep_title(sweep):
-    if sweep.startswith(FIXED_K):
-        return FIXED_TITLE.format(k=sweep[len(FIXED_K):])
-    return SWEEP_TITLES.get(sweep, sweep)
+    base, replicas = _split_replicas(sweep)
+    title = (FIXED_TITLE.format(k=base[len(FIXED_K):]) if base.startswith(FIXED_K)
+             else SWEEP_TITLES.get(base, base))
+    return title + (REPLICAS_TITLE.format(d=replicas) if replicas > 1 else "")
 
 
 def sweep_order(sweep):
-    """K=ranks first, then the fixed-K sweeps by K, then dense."""
-    if sweep == GHOST_K_RANKS:
-        return (0, 0)
-    if sweep.startswith(FIXED_K):
-        return (1, int(sweep[len(FIXED_K):]))
-    return (2, 0) if sweep == DENSE else (3, sweep)
+    """K=ranks first, then the fixed-K sweeps by K, then dense; each by its replicas."""
+    base, replicas = _split_replicas(sweep)
+    if base == GHOST_K_RANKS:
+        return (0, 0, replicas)
+    if base.startswith(FIXED_K):
+        return (1, int(base[len(FIXED_K):]), replicas)
+    return (2, 0, replicas) if base == DENSE else (3, base, replicas)
 
 
 def is_result(record):
@@ -39,17 +53,23 @@ def sweeps_of(record):
     """The sweeps a record belongs to: its own tag, else what its layout says."""
     if record.get("sweeps"):
         return list(record["sweeps"])
+    replicas = replicas_of(record)
     if record.get("connectivity") == DENSE:
-        return [DENSE]
+        return [replicated(DENSE, replicas)]
     if record.get("blocks") == record.get("working_ranks"):
-        return [GHOST_K_RANKS]
-    return [fixed_sweep(record.get("blocks"))]
+        return [replicated(GHOST_K_RANKS, replicas)]
+    return [replicated(fixed_sweep(record.get("blocks")), replicas)]
+
+
+def replicas_of(record):
+    """The record's data-parallel replicas (1 before grids existed)."""
+    return (record.get("grid") or [1])[0]
 
 
 def layout_key(record):
     return (record.get("model"), float(record.get("scale", 1.0)), record.get("connectivity"),
             record.get("blocks"), record.get("working_ranks"), bool(record.get("master")),
-            record.get("batch"), record.get("dtype"))
+            record.get("batch"), record.get("dtype"), replicas_of(record))
 
 
 def latest_by_layout(records):

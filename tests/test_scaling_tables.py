@@ -276,7 +276,7 @@ def test_memory_problem_counts_weights_and_biases():
 
 def test_harness_command():
     run = {"model": "L", "scale": 0.125, "ranks": 3, "working_ranks": 2, "master": True,
-           "connectivity": "ghost", "blocks": 4}
+           "grid": [1, 3], "connectivity": "ghost", "blocks": 4}
     cmd = scaling.harness_command(run, "/x/mpiexec", 1, 20, 3, "float32", "/tmp/r.jsonl",
                                   python="/x/python")
     assert cmd == ["/x/mpiexec", "-n", "3", "/x/python", "-m", "benchmarks.harness", "train",
@@ -324,3 +324,15 @@ def test_plot_written_when_matplotlib_imports(tmp_path):
     path = scaling_plot.plot_fig4(full_records(), tmp_path / "fig4.png")
     assert path == tmp_path / "fig4.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_replicated_sweeps_run_on_grids():
+    plan = scaling.plan_runs(["S"], [1, 2], fixed_blocks=2, scale_l=1.0, master=False, replicas=2)
+    assert [(r["ranks"], r["grid"]) for r in plan] == [(2, [2, 1])] * 3 + [(4, [2, 2])] * 2
+    assert plan[0]["sweeps"] == ["dense x2 replicas"]
+    cmd = scaling.harness_command(plan[-1], "mpiexec", 1, 2, 1, "float32", "out", python="py")
+    assert cmd[2] == "4" and cmd[cmd.index("--grid") + 1] == "2x2"
+    assert "data parallel" in scaling_records.sweep_title(plan[0]["sweeps"][0])
+    record = {"kind": "train", "connectivity": "dense", "grid": [2, 1], "working_ranks": 1}
+    assert scaling_records.sweeps_of(record) == ["dense x2 replicas"]
+    assert scaling_records.sweep_order("dense x2 replicas") > scaling_records.sweep_order("dense")
