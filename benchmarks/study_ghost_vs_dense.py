@@ -3,8 +3,8 @@
 Trains ghost networks with K = 1, 2, 4, 8 (and 16, see below) blocks, the dense network and
 dense networks narrowed to the ghost networks' number of weights ("capacity-matched") on the
 bundled 8x8 digits, over several initialisation seeds and train/test splits, with the
-`ghostmlp train` recipe (cli.py). Writes one JSON line per run, then a markdown table (stdout)
-and a plot from the JSON lines:
+`ghostmlp train` recipe (cli_train.py). Writes one JSON line per run, then a markdown table
+(stdout) and a plot from the JSON lines:
 
     python -m benchmarks.study_ghost_vs_dense [--seeds 5] [--splits 4] [--out docs/]
     python -m benchmarks.study_ghost_vs_dense --report-only [--out docs/]
@@ -132,7 +132,7 @@ def scores(net, X, y):
 
 
 def run_one(job):
-    """Train one network with the cli.py recipe; returns its JSON record."""
+    """Train one network with the cli_train.py recipe; returns its JSON record."""
     config, seed, split, epochs = job
     X, y = load_digits(dtype=RECIPE["dtype"])
     X_train, X_test, y_train, y_test = train_test_split(X, y, RECIPE["test_fraction"], split)
