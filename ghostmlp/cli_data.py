@@ -1,4 +1,4 @@
-"""The command's data: the bundled digits or the user's files read on rank 0, held-out splits, a checkpoint's normaliser."""
+"""The command's data: digits or files read on rank 0, held-out splits, a checkpoint's normaliser."""
 import os
 
 from ghostmlp import data
