@@ -49,7 +49,7 @@ def test_checkpoint_resume_evaluate_predict(capsys, tmp_path, monkeypatch):
         return learning_rate_at(epoch, *args)
 
     with monkeypatch.context() as patch:               # a run killed after epoch 3's checkpoint
-        patch.setattr("ghostmlp.cli.learning_rate_at", interrupt_in_epoch_4)
+        patch.setattr("ghostmlp.cli_train.learning_rate_at", interrupt_in_epoch_4)
         with pytest.raises(KeyboardInterrupt):
             main(["train", *common, "--checkpoint", str(half), "--checkpoint-every", "3"])
     assert ghostmlp.load(half).epochs_trained == 3
