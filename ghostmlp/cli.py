@@ -66,6 +66,8 @@ def build_parser():
     train.add_argument("--blocks", type=int, help="ghost blocks K (default: the working ranks)")
     train.add_argument("--ghost-gradients", choices=("exact", "local"), help="(exact)")
     train.add_argument("--master", action="store_true", help="rank 0 only gathers outputs and loss")
+    train.add_argument("--grid", type=bench.grid_option,
+                       help="DxM: D data-parallel replicas of M model ranks (default 1xranks)")
     train.add_argument("--seed", type=int, help="initialisation, shuffling and splits (0)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="(float32)")
     train.add_argument("--normalise", choices=("none", "standard", "minmax"),

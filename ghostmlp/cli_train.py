@@ -34,7 +34,7 @@ def train(args, comm, say):
     X_train, y_train, X_test, y_test = split(X, y, opts.test_fraction, opts.seed)
     X_train, y_train, X_val, y_val = split(X_train, y_train, opts.validation_fraction, opts.seed + 1)
     if args.resume:
-        net = load(args.checkpoint, comm=comm, master=args.master)
+        net = load(args.checkpoint, comm=comm, master=args.master, grid=args.grid)
         normaliser = saved_normaliser(header["extra"])
         say(f"resumed {args.checkpoint} after epoch {net.epochs_trained}")
     else:
@@ -101,7 +101,7 @@ def train_options(args, header):
     for key, default in RUN_DEFAULTS.items():
         given = getattr(args, key)
         setattr(opts, key, saved_run.get(key, default) if given is None else given)
-    opts.master = args.master
+    opts.master, opts.grid = args.master, args.grid
     if opts.learning_rate is None:
         opts.learning_rate = LEARNING_RATES[opts.optimizer]
     check_options(args, opts)
@@ -138,7 +138,8 @@ def new_network(args, comm, n_inputs, y):
                                                      weight_decay=args.weight_decay)
     net = Network(seed=args.seed, dtype=args.dtype, loss=args.loss, optimizer=optimizer,
                   comm=comm, connectivity=args.connectivity,
-                  blocks=args.blocks, ghost_gradients=args.ghost_gradients, master=args.master)
+                  blocks=args.blocks, ghost_gradients=args.ghost_gradients, master=args.master,
+                  grid=args.grid)
     net.add_layer("input", n_inputs)
     for size in args.hidden:
         net.add_layer("hidden", size, activation=args.activation)
