@@ -1,0 +1,110 @@
+"""Data vs model vs hybrid layouts at one rank count: `python -m benchmarks.grids [--ranks 2 4]`.
+
+Each layout is one `benchmarks.harness train` run under mpiexec (its JSON line appended to
+RESULTS, default benchmarks/results/grids.jsonl); the report is a Markdown table per model
+and batch: time per step, speed-up over one rank, communication share, and the planner's
+prediction beside each measurement when a machine file is given.
+"""
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.scaling import find_mpiexec, read_jsonl
+
+DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "grids.jsonl"
+ITERATIONS = {1: 200, 16: 100, 256: 20}      # timed steps per batch size (model S)
+M_ITERATIONS = {1: 10, 16: 5, 256: 4}        # model M
+
+
+def layouts(ranks):
+    """(label, grid, connectivity, blocks) of every layout compared at `ranks` ranks."""
+    if ranks == 1:
+        return [("serial", (1, 1), "dense", None)]
+    rows = [("data", (ranks, 1), "dense", None), ("model dense", (1, ranks), "dense", None),
+            ("model ghost", (1, ranks), "ghost", ranks)]
+    if ranks == 4:
+        rows += [("hybrid dense", (2, 2), "dense", None), ("hybrid ghost", (2, 2), "ghost", 2)]
+    return rows
+
+
+def harness_command(mpiexec, model, batch, grid, connectivity, blocks, json_path):
+    iterations = (M_ITERATIONS if model == "M" else ITERATIONS)[batch]
+    command = [mpiexec, "-n", str(grid[0] * grid[1]), sys.executable, "-m", "benchmarks.harness",
+               "train", "--model", model, "--batch", str(batch), "--connectivity", connectivity,
+               "--grid", f"{grid[0]}x{grid[1]}", "--iterations", str(iterations),
+               "--warmup", "2", "--json", str(json_path)]
+    return command + (["--blocks", str(blocks)] if blocks else [])
+
+
+def run(args):
+    """Every (model, batch, rank count, layout): one harness run, its record appended."""
+    mpiexec = args.mpiexec or find_mpiexec()
+    for model in args.models:
+        for batch in args.batches:
+            for ranks in [1] + args.ranks:
+                for label, grid, connectivity, blocks in layouts(ranks):
+                    with tempfile.TemporaryDirectory() as tmp:
+                        out = Path(tmp) / "run.jsonl"
+                        command = harness_command(mpiexec, model, batch, grid, connectivity,
+                                                  blocks, out)
+                        print(shlex.join(command), file=sys.stderr, flush=True)
+                        subprocess.run(command, check=True, timeout=args.timeout,
+                                       stdout=subprocess.DEVNULL)
+                        record = json.loads(out.read_text().splitlines()[-1])
+                    record["layout"] = label
+                    with open(args.results, "a") as results:
+                        results.write(json.dumps(record) + "\n")
+
+
+def report(records, cores, predict=None):
+    """Markdown tables of the latest record of each (model, batch, ranks, layout)."""
+    latest = {}
+    for record in records:
+        latest[(record["model"], record["batch"], record["ranks"], record["layout"])] = record
+    lines = []
+    for model, batch in sorted({key[:2] for key in latest}):
+        base = latest.get((model, batch, 1, "serial"))
+        lines += [f"### Model {model}, batch {batch}", "",
+                  "| ranks | layout | grid | ms per step | speed-up | communication |"
+                  + (" predicted ms |" if predict else ""),
+                  "|---:|---|---|---:|---:|---:|" + ("---:|" if predict else "")]
+        rows = sorted((key for key in latest if key[:2] == (model, batch)),
+                      key=lambda key: (key[2], key[3] != "serial", key[3]))
+        for key in rows:
+            record = latest[key]
+            seconds = record["seconds_per_iteration"]["median"]
+            speedup = base["seconds_per_iteration"]["median"] / seconds if base else float("nan")
+            ranks = f"{record['ranks']}" + (" (oversubscribed)" if record["ranks"] > cores else "")
+            grid = "x".join(map(str, record["grid"]))
+            layout = record["layout"] + (f" K={record['blocks']}" if record["blocks"] > 1 else "")
+            cells = [ranks, layout, grid, f"{seconds * 1e3:.3f}", f"{speedup:.2f}",
+                     f"{record['comm_percent']:.1f} %"]
+            if predict:
+                cells.append(f"{predict(record) * 1e3:.3f}")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.grids", description=__doc__)
+    parser.add_argument("--models", nargs="+", default=["S", "M"])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 256])
+    parser.add_argument("--ranks", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--mpiexec")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per run (600)")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.report_only:
+        run(args)
+    print(report(read_jsonl(args.results), os.cpu_count() or 1))
+
+
+if __name__ == "__main__":
+    main()
