@@ -260,9 +260,16 @@ class GradientReducer:
         self._requests = []
 
     def layer_done(self, l):
-        """Post the next bucket if layer l, now done, is its lowest."""
+        """Post the next bucket if layer l, now done, is its lowest; let the posted ones move.
+
+        An MPI library without a progress thread (MPICH's default) advances a
+        non-blocking collective only inside MPI calls: testing them between layers keeps
+        the buckets travelling while the backward pass goes on.
+        """
         if len(self._requests) < len(self.buckets) and self.buckets[len(self._requests)][0] == l:
             self._post(self.buckets[len(self._requests)][2])
+        elif self._requests:
+            MPI.Request.Testall(self._requests)
 
     def post_all(self):
         """Post every bucket not posted yet (a replica with no samples in this batch)."""
