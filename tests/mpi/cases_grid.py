@@ -8,7 +8,7 @@ from mpi4py import MPI
 
 import ghostmlp
 from ghostmlp import Network
-from ghostmlp.optim import SGD, Adam
+from ghostmlp.optim import SGD, Adam, AdamW
 
 comm = MPI.COMM_WORLD
 P = comm.Get_size()
@@ -16,7 +16,9 @@ SIZES = [7, 13, 11, 5]              # no layer divides evenly by 2, 3 or 4
 GHOST_SIZES = [6, 25, 29, 13]       # every layer holds 12 blocks
 GRIDS = [(d, P // d) for d in range(1, P + 1) if P % d == 0]
 OPTIMIZERS = {"sgd": lambda: SGD(0.3), "momentum": lambda: SGD(0.2, momentum=0.9, weight_decay=1e-3),
-              "adam": lambda: Adam(0.01, weight_decay=1e-3)}
+              "nesterov": lambda: SGD(0.2, momentum=0.8, nesterov=True, weight_decay=1e-3),
+              "adam": lambda: Adam(0.01, weight_decay=1e-3),
+              "adamw": lambda: AdamW(0.01, weight_decay=0.1)}
 grids = pytest.mark.parametrize("grid", GRIDS, ids=lambda g: f"{g[0]}x{g[1]}")
 
 
