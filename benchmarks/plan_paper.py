@@ -32,7 +32,8 @@ def paper_step(model, ranks, machine, dtype):
 def with_alpha(machine, alpha):
     data = copy.deepcopy(machine.data)
     for op in plan.OPERATIONS:
-        data["comm"][op]["alpha_s"] = alpha
+        for line in data["comm"][op]["lines"]:
+            line["alpha_s"] = alpha
     return plan.Machine(data, machine.path)
 
 
@@ -74,10 +75,20 @@ def tables(machine, dtype):
         out.append(f"| {ranks} | {ms['gemm']:.3f} | {ms['elementwise']:.3f} | "
                    f"{ms['halo_exposed']:.4f} | {ms['gather']:.4f} | {1e3 * p.total_s:.3f} | "
                    f"{p.memory_bytes / 2**20:,.1f} |")
+    out += ["", "**The paper's time per parameter of a working rank**", "",
+            "| model | ranks | weights and biases on a working rank | paper µs per parameter "
+            "| predicted ns per parameter |", "| --- | --- | --- | --- | --- |"]
+    runs = [("S", ranks, paper) for _, ranks, paper in TABLE_II] + [
+        (model, ranks, paper) for _, ranks, *times in TABLE_III
+        for model, paper in zip("ML", times)]
+    for model, ranks, paper in runs:
+        p = paper_step(model, ranks, machine, dtype)
+        out.append(f"| {model} | {ranks} | {p.parameters:,} | {1e6 * paper / p.parameters:,.0f} | "
+                   f"{1e9 * p.total_s / p.parameters:,.0f} |")
     alphas = [with_alpha(machine, alpha) for alpha in ALPHAS]
     out += ["", "**The latency assumption: predicted seconds per iteration at other α**", "",
             "| model | ranks | " + " | ".join(f"α = {a * 1e6:g} µs" for a in ALPHAS)
-            + " | the file's α |", "| --- | --- | " + "--- | " * (len(ALPHAS) + 1)]
+            + " | the file's α |", "|" + " --- |" * (len(ALPHAS) + 3)]
     for model, ranks in (("S", 33), ("M", 1025), ("L", 1025)):
         cells = [fmt_seconds(paper_step(model, ranks, m, dtype).total_s)
                  for m in alphas + [machine]]

@@ -75,30 +75,39 @@ class Machine:
         self.memory_per_rank = float(data["memory_bytes_per_rank"])
         self.baseline = float(data.get("baseline_bytes_per_rank") or 0.0)
         self.comm = data.get("comm")
-        points = {}     # (dtype, family or None) -> {log2 size: [flop/s]}
+        points = {}     # (dtype, family or None) -> {log2 big: {log2 small: [flop/s]}}
         for entry in data["gemm"]:
-            dims = (entry["m"], entry["n"], entry["k"])
-            family = "mnk"[dims.index(min(dims))]
+            dims = [entry["m"], entry["n"], entry["k"]]
+            family = "cube" if len(set(dims)) == 1 else "mnk"[dims.index(min(dims))]
+            small, big = _small_and_big(*dims)
             for key in ((entry["dtype"], family), (entry["dtype"], None)):
-                points.setdefault(key, {}).setdefault(math.log2(min(dims)), []).append(
-                    float(entry["flops_per_s"]))
-        self._rates = {key: (np.array(sorted(by_size)),
-                             np.array([np.mean(by_size[x]) for x in sorted(by_size)]))
-                       for key, by_size in points.items()}
+                level = points.setdefault(key, {}).setdefault(big, {})
+                level.setdefault(small, []).append(float(entry["flops_per_s"]))
+        self._rates = {key: [(big, np.array(sorted(level)),
+                              np.array([np.mean(level[x]) for x in sorted(level)]))
+                             for big, level in sorted(levels.items())]
+                       for key, levels in points.items()}
 
     def gemm_rate(self, m, n, k, dtype):
-        """flop/s of C[m, n] = A[m, k] B[k, n], linear in log2 of its smallest dimension.
+        """flop/s of C[m, n] = A[m, k] B[k, n]: the lesser of two interpolations, linear in log2.
 
-        Interpolated among the measured GEMMs whose smallest dimension is the same one
-        (m, n or k), else among all of the dtype; constant beyond the measured range.
+        By shape: among the measured GEMMs whose smallest dimension is the same one (m, n
+        or k), else among all of the dtype, in the smallest dimension and then in the
+        geometric mean of the other two (the large operand: in cache or streamed); by size:
+        among the measured cubes s x s x s, where there are any, at s = (m n k)^(1/3) (small
+        GEMMs run slower). Constant beyond the measured range.
         """
         dims = (m, n, k)
         family = "mnk"[dims.index(min(dims))]
-        sizes, rates = self._rates.get((dtype, family)) or self._rates.get((dtype, None)) or (
-            None, None)
-        if sizes is None:
+        by_shape = self._rates.get((dtype, family)) or self._rates.get((dtype, None))
+        if by_shape is None:
             raise MissingParameters(f"the machine file {self.name} has no {dtype} GEMM rates")
-        return float(np.interp(math.log2(min(dims)), sizes, rates))
+        rate = _interpolate(by_shape, *_small_and_big(m, n, k))
+        cubes = self._rates.get((dtype, "cube"))
+        if cubes is not None:
+            side = math.log2(m * n * k) / 3
+            rate = min(rate, _interpolate(cubes, side, side))
+        return rate
 
     def gemm_seconds(self, m, n, k, dtype, accumulate=False):
         """max(2 m n k / rate, s (m k + k n + (1 + accumulate) m n) / bandwidth), s the itemsize.
@@ -124,6 +133,18 @@ class Machine:
                 "that send messages")
         return collective_seconds(operation, ranks, nbytes, self.comm[operation]["lines"],
                                   self.comm["gamma_s_per_byte"])
+
+
+def _small_and_big(m, n, k):
+    """(log2 of the smallest dimension, log2 of the geometric mean of the other two)."""
+    dims = sorted((m, n, k))
+    return math.log2(dims[0]), (math.log2(dims[1]) + math.log2(dims[2])) / 2
+
+
+def _interpolate(levels, small, big):
+    """Rate at (small, big) from [(big, smalls, rates)]: in small within each level, then in big."""
+    at = [float(np.interp(small, smalls, rates)) for _, smalls, rates in levels]
+    return float(np.interp(big, [level[0] for level in levels], at))
 
 
 def load_machine(path=None):

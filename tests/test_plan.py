@@ -2,6 +2,7 @@
 import argparse
 import itertools
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -137,6 +138,25 @@ def test_gemm_rate_interpolates_in_log2_of_the_smallest_dimension():
     assert m.gemm_seconds(2, 100, 100, "float32") == pytest.approx(2 * 2 * 100 * 100 / 2e9)
     with pytest.raises(plan.MissingParameters, match="float64"):
         m.gemm_rate(2, 2, 2, "float64")
+    # cubes bound small GEMMs by (m n k)^(1/3): 64 x 64 x 16 is a 40-cube's worth of work
+    data["gemm"] += [{"dtype": "float32", "m": s, "n": s, "k": s, "flops_per_s": r}
+                     for s, r in ((32, 2e9), (64, 6e9))]
+    m = plan.Machine(data)
+    cube = 2e9 + 4e9 * (math.log2(64 * 64 * 16) / 3 - 5)         # between the 32 and 64 cubes
+    assert m.gemm_rate(64, 64, 16, "float32") == pytest.approx(cube)     # not k's 8e9
+    assert m.gemm_rate(512, 512, 16, "float32") == pytest.approx(6e9)
+    assert m.gemm_rate(2, 100, 100, "float32") == pytest.approx(2e9)
+
+
+def test_gemm_rate_interpolates_between_cached_and_streamed_operands():
+    data = {"format": plan.MACHINE_FORMAT, "bandwidth_bytes_per_s": 1e18,
+            "memory_bytes_per_rank": 1e12,
+            "gemm": [{"dtype": "float64", "m": 1, "n": b, "k": b, "flops_per_s": r}
+                     for b, r in ((512, 10e9), (4096, 4e9))]}
+    m = plan.Machine(data)
+    assert m.gemm_rate(1, 1024, 2048, "float64") == pytest.approx(7e9)   # 2^10.5: halfway
+    assert m.gemm_rate(1, 64, 64, "float64") == pytest.approx(10e9)
+    assert m.gemm_rate(8192, 1, 8192, "float64") == pytest.approx(4e9)   # no n family: all
 
 
 # ------------------------------------------------------------------ enumeration
