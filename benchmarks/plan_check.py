@@ -34,10 +34,10 @@ def main(argv=None):
     for case in args.cases:
         model, batch = case.split(":")
         sizes, batch = MODELS[model], int(batch)
-        # grid (1, P): the layouts Network runs today
+        # one replica: the grids that ghostmlp.bench's Network runs here
         for layout in (c for c in plan.enumerate_layouts(sizes, batch, ranks) if c.grid[0] == 1):
             options = argparse.Namespace(
-                model=model, scale=1.0, connectivity=layout.connectivity,
+                model=model, scale=1.0, grid=layout.grid, connectivity=layout.connectivity,
                 blocks=layout.blocks if layout.ghost else None, master=layout.master,
                 ghost_gradients="exact", batch=batch, iterations=args.iterations,
                 warmup=args.warmup, dtype=args.dtype, threads=1, json=None)
