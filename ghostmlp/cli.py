@@ -1,4 +1,4 @@
-"""The `ghostmlp` command: train, evaluate, predict, convert, bench, info; serial or under mpiexec."""
+"""The `ghostmlp` command: train, evaluate, predict, convert, bench, plan, info; serial or under mpiexec."""
 import argparse
 import json
 import os
@@ -8,7 +8,7 @@ import traceback
 
 import numpy as np
 
-from ghostmlp import bench, data, optim
+from ghostmlp import bench, data, optim, plan
 from ghostmlp.checkpoint import load, read_header
 from ghostmlp.cli_data import is_root, read_dataset, saved_normaliser, split
 from ghostmlp.cli_train import train
@@ -98,6 +98,9 @@ def build_parser():
                          help="image size after resizing (default 8 8)")
 
     bench.add_arguments(commands.add_parser("bench", help="time training iterations (Table I models)"))
+    plan.add_arguments(commands.add_parser(
+        "plan", help="predict the step of every layout on P ranks and recommend one "
+                     "(--calibrate: measure this machine)"))
     commands.add_parser("info", help="version, MPI, BLAS and build facts")
     return parser
 
@@ -219,6 +222,8 @@ def main(argv=None):
             convert(args, say)
         elif args.command == "bench":
             run_bench(args, comm, say)
+        elif args.command == "plan":
+            plan.run(args, comm, say)
         else:
             info(comm, say)
     except (ValueError, OSError, RuntimeError, ImportError) as error:

@@ -1,0 +1,534 @@
+"""The layout planner: a cost model of one training step for every layout of a network on P ranks, and the fastest that fits."""
+import dataclasses
+import json
+import math
+import os
+import shlex
+import sys
+
+import numpy as np
+
+from ghostmlp import bench, optim
+from ghostmlp._kernels import SIGMOID, SOFTMAX
+from ghostmlp.layout import Layout
+from ghostmlp.network import DTYPES
+from ghostmlp.partition import check_layout, edge_count, slice_sizes
+
+MACHINE_FORMAT = "ghostmlp-machine/1"
+MACHINE_VARIABLE = "GHOSTMLP_MACHINE"      # the machine file read when none is named
+BUCKET_BYTES = 25 * 2**20   # a gradient bucket closes once it holds this much (as PyTorch DDP)
+OPERATIONS = ("p2p", "allgather", "reduce_scatter", "allreduce")
+SECONDS = ("gemm", "elementwise", "optimizer", "halo", "halo_exposed", "gather",
+           "reduce_scatter", "allreduce", "allreduce_exposed")
+
+
+class MissingParameters(ValueError):
+    """The machine file lacks what a prediction needs (communication, or a dtype's GEMM rates)."""
+
+
+def collective_terms(operation, ranks):
+    """(a, b, c) of T = a α + b n β + c n γ: `operation` among `ranks` ranks on n bytes.
+
+    Thakur, Rabenseifner & Gropp, "Optimization of collective communication operations
+    in MPICH", IJHPCA 19(1), 2005; L = ⌈log2 p⌉:
+
+        p2p             (1, 1, 0)                  n bytes to and from each ring neighbour at once
+        allgather       (L, (p-1)/p, 0)            n: the gathered bytes
+        reduce_scatter  (L, (p-1)/p, (p-1)/p)      n: the bytes each rank contributes
+        allreduce       (2L, 2(p-1)/p, (p-1)/p)    Rabenseifner's; n: the vector's bytes
+
+    α [s], β [s/byte] are fitted per operation to the machine's measurements (one pair per
+    range of message sizes: MPI changes protocol, large messages leave the caches), γ
+    [s/byte] (the reduction's arithmetic) is measured once. One rank's collective is free.
+    """
+    if operation == "p2p":
+        return 1.0, 1.0, 0.0
+    if ranks <= 1:
+        return 0.0, 0.0, 0.0
+    steps, share = math.ceil(math.log2(ranks)), (ranks - 1) / ranks
+    return {"allgather": (steps, share, 0.0), "reduce_scatter": (steps, share, share),
+            "allreduce": (2 * steps, 2 * share, share)}[operation]
+
+
+def collective_seconds(operation, ranks, nbytes, lines, gamma):
+    """T = a α + b n β + c n γ (collective_terms), α and β those of the last of
+    lines [{from_bytes, alpha_s, beta_s_per_byte}] (by from_bytes) that starts at or below n."""
+    line = [line for line in lines if line["from_bytes"] <= nbytes][-1]
+    a, b, c = collective_terms(operation, ranks)
+    return a * line["alpha_s"] + b * nbytes * line["beta_s_per_byte"] + c * nbytes * gamma
+
+
+class Machine:
+    """A machine file (README, "Choosing a layout"): the per-rank rates of a full node.
+
+    gemm: measured (or assumed) flop/s of GEMMs by shape; bandwidth_bytes_per_s: a copy's
+    bytes read + written per second on each rank while every rank streams; comm: α, β
+    lines per operation and γ, or None when measured on one rank.
+    """
+
+    def __init__(self, data, path=None):
+        if not isinstance(data, dict) or data.get("format") != MACHINE_FORMAT:
+            raise ValueError(f"{path or 'machine'}: not a {MACHINE_FORMAT} machine file")
+        self.data, self.path = data, path
+        self.name = data.get("name") or path or "machine"
+        self.bandwidth = float(data["bandwidth_bytes_per_s"])
+        self.memory_per_rank = float(data["memory_bytes_per_rank"])
+        self.baseline = float(data.get("baseline_bytes_per_rank") or 0.0)
+        self.comm = data.get("comm")
+        points = {}     # (dtype, family or None) -> {log2 big: {log2 small: [flop/s]}}
+        for entry in data["gemm"]:
+            dims = [entry["m"], entry["n"], entry["k"]]
+            family = "cube" if len(set(dims)) == 1 else "mnk"[dims.index(min(dims))]
+            small, big = _small_and_big(*dims)
+            for key in ((entry["dtype"], family), (entry["dtype"], None)):
+                level = points.setdefault(key, {}).setdefault(big, {})
+                level.setdefault(small, []).append(float(entry["flops_per_s"]))
+        self._rates = {key: [(big, np.array(sorted(level)),
+                              np.array([np.mean(level[x]) for x in sorted(level)]))
+                             for big, level in sorted(levels.items())]
+                       for key, levels in points.items()}
+
+    def gemm_rate(self, m, n, k, dtype):
+        """flop/s of C[m, n] = A[m, k] B[k, n]: the lesser of two interpolations, linear in log2.
+
+        By shape: among the measured GEMMs whose smallest dimension is the same one (m, n
+        or k), else among all of the dtype, in the smallest dimension and then in the
+        geometric mean of the other two (the large operand: in cache or streamed); by size:
+        among the measured cubes s x s x s, where there are any, at s = (m n k)^(1/3) (small
+        GEMMs run slower). Constant beyond the measured range.
+        """
+        dims = (m, n, k)
+        family = "mnk"[dims.index(min(dims))]
+        by_shape = self._rates.get((dtype, family)) or self._rates.get((dtype, None))
+        if by_shape is None:
+            raise MissingParameters(f"the machine file {self.name} has no {dtype} GEMM rates")
+        rate = _interpolate(by_shape, *_small_and_big(m, n, k))
+        cubes = self._rates.get((dtype, "cube"))
+        if cubes is not None:
+            side = math.log2(m * n * k) / 3
+            rate = min(rate, _interpolate(cubes, side, side))
+        return rate
+
+    def gemm_seconds(self, m, n, k, dtype, accumulate=False):
+        """max(2 m n k / rate, s (m k + k n + (1 + accumulate) m n) / bandwidth), s the itemsize.
+
+        The second term is the least memory traffic (A and B read, C written, and read too
+        when accumulated into): it binds where the rate table does not (a flat assumed rate).
+        """
+        if not (m and n and k):
+            return 0.0
+        traffic = np.dtype(dtype).itemsize * (m * k + k * n + (1 + accumulate) * m * n)
+        return max(2.0 * m * n * k / self.gemm_rate(m, n, k, dtype), traffic / self.bandwidth)
+
+    def stream_seconds(self, nbytes):
+        """Seconds to move nbytes (reads and writes counted) through memory."""
+        return nbytes / self.bandwidth
+
+    def comm_seconds(self, operation, ranks, nbytes):
+        """T(operation, p, n) of collective_terms: this machine's γ and α, β of n's range."""
+        if not self.comm:
+            raise MissingParameters(
+                f"the machine file {self.name} has no communication parameters (measured on "
+                "one rank): calibrate under mpiexec with 2 or more ranks to predict layouts "
+                "that send messages")
+        return collective_seconds(operation, ranks, nbytes, self.comm[operation]["lines"],
+                                  self.comm["gamma_s_per_byte"])
+
+
+def _small_and_big(m, n, k):
+    """(log2 of the smallest dimension, log2 of the geometric mean of the other two)."""
+    dims = sorted((m, n, k))
+    return math.log2(dims[0]), (math.log2(dims[1]) + math.log2(dims[2])) / 2
+
+
+def _interpolate(levels, small, big):
+    """Rate at (small, big) from [(big, smalls, rates)]: in small within each level, then in big."""
+    at = [float(np.interp(small, smalls, rates)) for _, smalls, rates in levels]
+    return float(np.interp(big, [level[0] for level in levels], at))
+
+
+def load_machine(path=None):
+    """The Machine of a machine file: `path`, else the file named by $GHOSTMLP_MACHINE."""
+    path = path or os.environ.get(MACHINE_VARIABLE)
+    if not path:
+        raise ValueError(f"no machine file: name one (--machine FILE) or set ${MACHINE_VARIABLE}; "
+                         "`ghostmlp plan --calibrate` measures this machine")
+    with open(path) as f:
+        return Machine(json.load(f), path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A layout of P = D M ranks: D replicas (grid[0]) of M model ranks (grid[1]) each;
+    connectivity "dense" or "ghost" with `blocks` = K blocks per layer; master: rank 0 of
+    each replica holds no neurons (M - 1 working ranks)."""
+
+    grid: tuple
+    connectivity: str = "dense"
+    blocks: int = 1
+    master: bool = False
+
+    @property
+    def workers(self):
+        return self.grid[1] - self.master
+
+    @property
+    def ghost(self):
+        return self.connectivity == "ghost" and self.blocks > 1
+
+    def options(self):
+        """The layout as ghostmlp.Network arguments."""
+        return {"grid": tuple(self.grid), "connectivity": self.connectivity,
+                "blocks": self.blocks if self.connectivity == "ghost" else None,
+                "master": self.master}
+
+    def __str__(self):
+        return (f"{self.grid[0]} x {self.grid[1]} {self.connectivity}"
+                + (f" K={self.blocks}" if self.ghost else "")
+                + (" + master" if self.master else ""))
+
+
+@dataclasses.dataclass
+class Prediction:
+    """One step (forward + loss + backward + update of one minibatch) on the busiest rank.
+
+    compute_s: GEMMs, elementwise passes, the optimizer's pass; comm_s: communication
+    left exposed after overlap; seconds: the breakdown (SECONDS; "halo" and "allreduce"
+    in full, their "_exposed" parts in comm_s); counts: per step on that rank, point-to-
+    point messages sent and collective calls by kind (as exchange.Exchange counts them);
+    memory_bytes: the parameters, optimizer state and step buffers on that rank.
+    """
+
+    layout: Candidate
+    batch_share: int
+    compute_s: float
+    comm_s: float
+    memory_bytes: float
+    fits: bool
+    parameters: int
+    connections: int
+    seconds: dict
+    counts: dict
+
+    @property
+    def total_s(self):
+        return self.compute_s + self.comm_s
+
+
+def enumerate_layouts(sizes, batch, ranks, blocks=None, connectivity=None, master=None):
+    """Every valid Candidate for `ranks` ranks: each grid D x M = ranks with D <= batch,
+    dense and ghost (K = the working ranks, and `blocks` when given), without and with a
+    master (master=True/False keeps only those), valid by partition.check_layout."""
+    found = []
+    for replicas in (d for d in range(1, ranks + 1) if ranks % d == 0 and d <= batch):
+        model = ranks // replicas
+        for with_master in (False, True) if master is None else (bool(master),):
+            workers = model - with_master
+            if workers < 1:
+                continue
+            options = [("dense", 1)] if connectivity in (None, "dense") else []
+            if connectivity in (None, "ghost"):
+                options += [("ghost", k) for k in sorted({workers, blocks or workers}) if k > 1]
+            for kind, k in options:
+                try:
+                    check_layout(sizes, workers, kind, k)
+                except ValueError:
+                    continue
+                found.append(Candidate((replicas, model), kind, k, with_master))
+    return found
+
+
+def gradient_buckets(layer_bytes, bucket_bytes=BUCKET_BYTES):
+    """[(lowest layer, bytes)] of the gradient buckets in the order they are posted.
+
+    Whole layers from the last down; a bucket closes once it holds at least bucket_bytes,
+    and at layer 0.
+    """
+    buckets, size = [], 0
+    for l in reversed(range(len(layer_bytes))):
+        size += layer_bytes[l]
+        if size >= bucket_bytes or l == 0:
+            buckets.append((l, size))
+            size = 0
+    return buckets
+
+
+def resolve_optimizer(optimizer, momentum=0.0):
+    """An optim.Optimizer from one, or from its name ("sgd" with `momentum`, "adam", "adamw")."""
+    if isinstance(optimizer, optim.Optimizer):
+        return optimizer
+    if momentum and optimizer != "sgd":
+        raise ValueError(f"momentum is an option of sgd, not of {optimizer!r}")
+    if optimizer == "sgd":
+        return optim.SGD(optim.DEFAULT_LEARNING_RATE, momentum=momentum)
+    if optimizer in optim.OPTIMIZERS:
+        return optim.OPTIMIZERS[optimizer]()
+    raise ValueError(f"optimizer must be one of {tuple(optim.OPTIMIZERS)}, got {optimizer!r}")
+
+
+def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
+            ghost_gradients="exact", bucket_bytes=BUCKET_BYTES, memory_per_rank=None):
+    """The Prediction of one step of `sizes` (input first) at global batch B on `layout`.
+
+    The busiest rank is working rank 0 of replica 0 (the first slices, blocks and batch
+    share hold the extra items); its plan is ghostmlp.layout.Layout's. With b = ⌈B/D⌉
+    samples, s the itemsize, BW the machine's bandwidth and, for each piece of weight
+    layer l on that rank, n_in inputs and n_own outputs:
+
+    compute = Σ_l Σ_pieces [G(b, n_own, n_in) + G(b, n_in, n_own) (l > 0) + G(n_own, n_in, b)]
+              + 2 s V / BW + s N (2 + g + 2 S) / BW (the optimizer's pass, unless fused)
+        G: Machine.gemm_seconds (forward, delta, gradient GEMMs); V: the values of the
+        elementwise passes (input transpose n_0 b; per layer activation and bias gradient,
+        n_own b each; act' of every hidden layer, n_own b; softmax of a split output and the
+        loss over the whole output, n_out b each); N: this rank's weights and biases; g = 1
+        with a gradient buffer (D > 1, or an optimizer that needs one); S: state buffers
+        (SGD momentum 1, Adam/AdamW 2). Plain SGD on one replica updates inside the
+        gradient GEMM: no pass.
+    comm (exposed) = Σ forward [allgather(W, n_l b s) per gathered hidden layer;
+                                max(0, p2p(b s) - interior compute) per halo layer]
+                     + allgather(M, n_out b s) when M > 1
+                     + Σ backward [reduce_scatter(W, n_l b s) | p2p(b s) for exact ghosts]
+                     + data parallel (D > 1): allreduce(D, bucket) of each gradient bucket,
+                       posted when its lowest layer's backward ends, one after another;
+                       only what outlasts the backward pass is exposed.
+        The interior of a halo layer is its forward GEMM time × (n_own - 2) / n_own (the
+        two boundary neurons go first); W working ranks, M ranks per replica.
+    memory = s [N (1 + g + S) + b (Σ_l (2 rows_l + n_own_l [reduce-scattered]) + 2 n_0 + 4)]
+        rows_l: the whole layer, or n_own + 2 for a ghost layer; fits: memory + the
+        machine's baseline per rank (interpreter, libraries) <= its memory per rank.
+    """
+    layout = layout if isinstance(layout, Candidate) else Candidate(**layout)
+    replicas, model = layout.grid
+    if not 1 <= replicas <= batch:
+        raise ValueError(f"a grid of {replicas} replicas needs a batch of at least {replicas}, "
+                         f"got {batch}")
+    check_layout(sizes, layout.workers, layout.connectivity, layout.blocks)
+    b = slice_sizes(batch, replicas)[0]
+    opt = resolve_optimizer(optimizer)
+    plan = Layout(sizes, [SIGMOID] * (len(sizes) - 2) + [SOFTMAX], layout.connectivity,
+                  layout.blocks, model, int(layout.master), layout.master, ghost_gradients)
+    step = _Ledger(machine, dtype, plan, b)
+    step.stream(sizes[0] * b + sizes[-1] * b)       # input transpose; loss and output deltas
+    step.forward(model, layout.workers)
+    ready = step.backward(layout.workers)
+    if replicas > 1:
+        step.allreduce(replicas, ready, bucket_bytes)
+    s, n = step.itemsize, sum(step.params)
+    grads, states = replicas > 1 or not opt.fuses_gradient, len(opt.state_names)
+    if not (isinstance(opt, optim.SGD) and not opt.momentum and replicas == 1):
+        step.seconds["optimizer"] = machine.stream_seconds(s * n * (2 + grads + 2 * states))
+    buffers = b * (sum(2 * layer.rows + (layer.n_own if layer.backward == "reduce_scatter"
+                                         else 0) for layer in plan.layers) + 2 * sizes[0] + 4)
+    memory = s * (n * (1 + grads + states) + buffers)
+    limit = memory_per_rank or machine.memory_per_rank
+    connections = sum(edge_count(n_in, n_out, layout.blocks if layout.ghost else 1, l == 0)
+                      for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])))
+    seconds = step.seconds
+    compute = seconds["gemm"] + seconds["elementwise"] + seconds["optimizer"]
+    exposed = sum(seconds[k] for k in ("gather", "reduce_scatter", "halo_exposed",
+                                       "allreduce_exposed"))
+    return Prediction(layout, b, compute, exposed, memory, memory + machine.baseline <= limit,
+                      n, connections, seconds, step.counts)
+
+
+class _Ledger:
+    """Seconds (by SECONDS' kinds) and counts of one predicted step: a rank's plan, b samples."""
+
+    def __init__(self, machine, dtype, plan, batch):
+        self.machine, self.dtype, self.itemsize = machine, dtype, np.dtype(dtype).itemsize
+        self.layers, self.batch = plan.layers, batch
+        # (n_in, n_out) of every piece of every layer; weights and biases per layer
+        self.pieces = [[(len(p[0]), p[3] - p[2]) for p in layer.pieces] for layer in self.layers]
+        self.params = [sum(n_in * n_out + n_out for n_in, n_out in layer) for layer in self.pieces]
+        self.seconds = dict.fromkeys(SECONDS, 0.0)
+        self.counts = {"messages": 0, "allgather": 0, "reduce_scatter": 0, "allreduce": 0}
+
+    def gemm(self, m, n, k, accumulate=False):
+        t = self.machine.gemm_seconds(m, n, k, self.dtype, accumulate)
+        self.seconds["gemm"] += t
+        return t
+
+    def stream(self, values):
+        """An elementwise pass: each of the values read and written once."""
+        t = self.machine.stream_seconds(2 * self.itemsize * values)
+        self.seconds["elementwise"] += t
+        return t
+
+    def exchange(self, kind, operation, ranks, nbytes):
+        t = self.machine.comm_seconds(operation, ranks, nbytes)
+        self.seconds[kind] += t
+        if operation == "p2p":
+            self.counts["messages"] += 2        # two sends (and two receives) per exchange
+        else:
+            self.counts[operation] += 1
+        return t
+
+    def forward(self, model, workers):
+        """Every layer's pieces, then its halo (hidden behind the interior) or gather."""
+        b, s = self.batch, self.itemsize
+        for l, layer in enumerate(self.layers):
+            forward = sum(self.gemm(b, n_out, n_in) for n_in, n_out in self.pieces[l])
+            self.stream(layer.n_own * b + (layer.rows * b if layer.post_softmax else 0))
+            if layer.forward == "halo":
+                halo = self.exchange("halo", "p2p", 2, b * s)
+                interior = forward * max(layer.n_own - 2, 0) / layer.n_own
+                self.seconds["halo_exposed"] += max(0.0, halo - interior)
+            elif layer.forward == "gather":
+                last = l == len(self.layers) - 1
+                self.exchange("gather", "allgather", model if last else workers,
+                              layer.size * b * s)
+
+    def backward(self, workers):
+        """The layers from the last: gradient, previous deltas and their exchange, act'.
+
+        Returns ready[l]: when layer l's gradient is done, from the start of the backward.
+        """
+        b, s = self.batch, self.itemsize
+        ready, clock = [0.0] * len(self.layers), 0.0
+        for l in reversed(range(len(self.layers))):
+            layer = self.layers[l]
+            clock += sum(self.gemm(n_out, n_in, b, accumulate=True)
+                         for n_in, n_out in self.pieces[l])
+            clock += self.stream(layer.n_own * b)                       # bias gradient
+            if l > 0:
+                previous = self.layers[l - 1]
+                ghosts = 2 if previous.backward == "halo_local" else 0   # ghosts get no delta
+                clock += sum(self.gemm(b, n_in - ghosts, n_out) for n_in, n_out in self.pieces[l])
+                if previous.backward == "reduce_scatter":
+                    clock += self.exchange("reduce_scatter", "reduce_scatter", workers,
+                                           previous.size * b * s)
+                elif previous.backward == "halo_exact":
+                    t = self.exchange("halo", "p2p", 2, b * s)
+                    self.seconds["halo_exposed"] += t
+                    clock += t
+                clock += self.stream(previous.n_own * b)                # x act'
+            ready[l] = clock
+        return ready
+
+    def allreduce(self, replicas, ready, bucket_bytes):
+        """The gradient buckets all-reduced one after another, each from when it is ready."""
+        s, finish = self.itemsize, 0.0
+        buckets = gradient_buckets([s * n for n in self.params], bucket_bytes)
+        for j, (lowest, nbytes) in enumerate(buckets):
+            nbytes += s if j == 0 else 0            # the first bucket carries the loss
+            finish = max(ready[lowest], finish) + self.exchange("allreduce", "allreduce",
+                                                                replicas, nbytes)
+        self.seconds["allreduce_exposed"] = max(0.0, finish - ready[0])
+
+
+@dataclasses.dataclass
+class Recommendation:
+    """layout: the fastest Candidate that fits; table: every prediction, fastest first;
+    unpredicted: (Candidate, reason) of layouts the machine file cannot predict."""
+
+    layout: Candidate
+    table: list
+    unpredicted: list
+
+
+def recommend(sizes, batch, ranks, machine=None, dtype="float32", optimizer="sgd", blocks=None,
+              connectivity=None, master=None, ghost_gradients="exact", memory_per_rank=None):
+    """The Recommendation for `sizes` at global batch `batch` on `ranks` ranks.
+
+    machine: a Machine, a machine file's path, or None for $GHOSTMLP_MACHINE. blocks,
+    connectivity, master: see enumerate_layouts; memory_per_rank overrides the machine's.
+    """
+    machine = machine if isinstance(machine, Machine) else load_machine(machine)
+    candidates = enumerate_layouts(sizes, batch, ranks, blocks, connectivity, master)
+    if not candidates:
+        raise ValueError(f"no valid layout of {'-'.join(map(str, sizes))} on {ranks} rank(s) "
+                         f"at batch {batch}" + (f" with connectivity {connectivity}"
+                                                if connectivity else ""))
+    table, unpredicted = [], []
+    for candidate in candidates:
+        try:
+            table.append(predict(sizes, batch, candidate, machine, dtype, optimizer,
+                                 ghost_gradients, memory_per_rank=memory_per_rank))
+        except MissingParameters as error:
+            unpredicted.append((candidate, str(error)))
+    if not table:
+        raise MissingParameters(unpredicted[0][1])
+    table.sort(key=lambda p: p.total_s)
+    fitting = [p for p in table if p.fits]
+    if not fitting:
+        limit = memory_per_rank or machine.memory_per_rank
+        least = min(p.memory_bytes for p in table) + machine.baseline
+        raise ValueError(f"no layout of {'-'.join(map(str, sizes))} on {ranks} rank(s) fits "
+                         f"in {limit / 2**20:,.0f} MiB per rank (the smallest needs "
+                         f"{least / 2**20:,.0f} MiB)")
+    return Recommendation(fitting[0].layout, table, unpredicted)
+
+
+def format_table(recommendation):
+    """Lines of text: every prediction (ms per step, MiB per rank), then the recommendation."""
+    header = ("layout", "samples", "connections", "compute ms", "comm ms", "total ms",
+              "MiB/rank", "fits")
+    rows = [(str(p.layout), str(p.batch_share), f"{p.connections:,}", f"{p.compute_s * 1e3:.4g}",
+             f"{p.comm_s * 1e3:.4g}", f"{p.total_s * 1e3:.4g}",
+             f"{p.memory_bytes / 2**20:,.1f}", "yes" if p.fits else "no")
+            for p in recommendation.table]
+    widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths))) for row in [header] + rows]
+    lines += [f"not predicted: {candidate} ({reason})"
+              for candidate, reason in recommendation.unpredicted]
+    return lines + [f"recommended: {recommendation.layout}: "
+                    f"ghostmlp.Network(**{recommendation.layout.options()})"]
+
+
+# ------------------------------------------------------------------ command line
+
+def add_arguments(parser):
+    """The options of `ghostmlp plan`."""
+    network = parser.add_mutually_exclusive_group()
+    network.add_argument("--sizes", type=int, nargs="+", help="neurons per layer, input first")
+    network.add_argument("--model", choices=sorted(bench.MODELS),
+                         help="one of the paper's Table I models")
+    parser.add_argument("--batch", type=int, default=1, help="global minibatch B (1)")
+    parser.add_argument("--ranks", type=int, help="P (default: the ranks running the command)")
+    parser.add_argument("--machine", help=f"machine file (default: ${MACHINE_VARIABLE})")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32")
+    parser.add_argument("--optimizer", choices=tuple(optim.OPTIMIZERS), default="sgd")
+    parser.add_argument("--momentum", type=float, default=0.0, help="sgd's momentum (0)")
+    parser.add_argument("--blocks", type=int, help="also ghost layouts with this fixed K")
+    parser.add_argument("--connectivity", choices=("dense", "ghost"),
+                        help="only this connectivity (default: both)")
+    parser.add_argument("--ghost-gradients", choices=("exact", "local"), default="exact")
+    parser.add_argument("--memory", type=float, help="MiB per rank (default: the machine file's)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="measure this machine (under mpiexec: its communication too) and "
+                             "write a machine file")
+    parser.add_argument("--quick", action="store_true", help="with --calibrate: fewer, shorter "
+                                                             "measurements (a rough file)")
+    parser.add_argument("--output", default="machine.json", help="with --calibrate (machine.json)")
+
+
+def run(args, comm, say):
+    """`ghostmlp plan`: --calibrate writes a machine file; with --sizes or --model, every
+    layout's predicted step and the recommendation. comm: None when serial."""
+    machine = None
+    if args.calibrate:
+        from ghostmlp import calibrate
+        size = comm.Get_size() if comm is not None else 1
+        command = ((f"mpiexec -n {size} " if size > 1 else "")
+                   + shlex.join(["ghostmlp", *sys.argv[1:]]))
+        data = calibrate.calibrate(comm, quick=args.quick, command=command, log=say)
+        if comm is None or comm.Get_rank() == 0:
+            calibrate.write(data, args.output)
+        say(f"wrote {args.output}")
+        machine = Machine(data, args.output)
+        if args.sizes is None and args.model is None:
+            return
+    sizes = args.sizes or (bench.MODELS[args.model] if args.model else None)
+    if sizes is None:
+        raise ValueError("give --sizes N N ... or --model S|M|L (or --calibrate)")
+    machine = machine or load_machine(args.machine)
+    ranks = args.ranks or (comm.Get_size() if comm is not None else 1)
+    result = recommend(sizes, args.batch, ranks, machine, args.dtype,
+                       resolve_optimizer(args.optimizer, args.momentum), args.blocks,
+                       args.connectivity, ghost_gradients=args.ghost_gradients,
+                       memory_per_rank=args.memory * 2**20 if args.memory else None)
+    say(f"{'-'.join(map(str, sizes))} on {ranks} rank(s), batch {args.batch}, {args.dtype}, "
+        f"{args.optimizer}; machine {machine.name}; predicted per step on the busiest rank")
+    for line in format_table(result):
+        say(line)

@@ -1,0 +1,284 @@
+"""The layout planner: cost model against hand-computed steps, layout enumeration, the choice, machine files."""
+import argparse
+import itertools
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from ghostmlp import bench, calibrate, optim, plan
+from ghostmlp.partition import check_layout
+from test_mpi import mpiexec, run
+
+ROOT = Path(__file__).resolve().parents[1]
+S = bench.MODELS["S"]
+US, NS = 1e-6, 1e-9
+
+
+def machine(rate=1e9, bandwidth=1e18, alpha=1 * US, beta=1 * NS, gamma=0.0, comm=True,
+            memory=2.0**40, baseline=0.0):
+    """A synthetic machine: one flat GEMM rate, α, β of every operation alike."""
+    data = {
+        "format": plan.MACHINE_FORMAT, "name": "synthetic", "bandwidth_bytes_per_s": bandwidth,
+        "memory_bytes_per_rank": memory, "baseline_bytes_per_rank": baseline,
+        "gemm": [{"dtype": d, "m": 64, "n": 64, "k": 64, "flops_per_s": rate}
+                 for d in ("float32", "float64")],
+        "comm": None if not comm else {
+            "gamma_s_per_byte": gamma,
+            **{op: {"lines": [{"from_bytes": 0, "alpha_s": alpha, "beta_s_per_byte": beta}]}
+               for op in plan.OPERATIONS}},
+    }
+    return plan.Machine(data)
+
+
+def predict(sizes, batch, grid, connectivity="dense", blocks=1, master=False, m=None, **options):
+    layout = plan.Candidate(grid, connectivity, blocks, master)
+    return plan.predict(sizes, batch, layout, m or machine(), dtype="float64", **options)
+
+
+# ------------------------------------------------------------------ cost model
+
+def test_collective_terms_are_thakur_rabenseifner_gropp():
+    assert plan.collective_terms("p2p", 7) == (1, 1, 0)
+    assert plan.collective_terms("allgather", 1) == (0, 0, 0)
+    assert plan.collective_terms("allgather", 5) == (3, 0.8, 0)          # ⌈log2 5⌉ = 3
+    assert plan.collective_terms("reduce_scatter", 4) == (2, 0.75, 0.75)
+    assert plan.collective_terms("allreduce", 4) == (4, 1.5, 0.75)
+
+
+def test_dense_two_ranks_equals_the_hand_computed_step():
+    # 4-6-2, batch 3, float64: worker 0 owns 3 of 6 hidden neurons and 1 of 2 outputs.
+    p = predict([4, 6, 2], 3, (1, 2), m=machine(gamma=0.5 * NS))
+    # flops: forward 2·3·3·4 + 2·3·1·6, output delta 2·3·6·1,
+    # gradients 2·1·6·3 + 2·3·4·3
+    assert p.seconds["gemm"] == pytest.approx(252 * NS)
+    # allgather(2, 6·3·8 = 144 B) + allgather(2, 2·3·8 = 48 B) + reduce_scatter(2, 144 B):
+    # 3 α + ½·144 β + ½·48 β + ½·144 (β + γ)
+    assert p.comm_s == pytest.approx(3 * US + (72 + 24 + 72 + 36) * NS)
+    assert p.seconds["gather"] == pytest.approx(2 * US + 96 * NS)
+    assert p.compute_s == pytest.approx(252 * NS)
+    assert p.total_s == pytest.approx(252 * NS + 3.204 * US)
+    assert p.counts == {"messages": 0, "allgather": 2, "reduce_scatter": 1, "allreduce": 0}
+    assert p.batch_share == 3 and p.connections == 4 * 6 + 6 * 2
+    assert p.parameters == 4 * 3 + 3 + 6 * 1 + 1
+
+
+def test_ghost_halo_overlaps_the_interior_and_exact_gradients_go_back():
+    # 4-8-8-4, ghost K = 2 on 2 ranks, batch 2: worker 0 holds 4 of each hidden layer
+    # (first: 4 inputs; second: 4 + 2 ghosts) and 2 outputs (4 + 2 ghosts).
+    p = predict([4, 8, 8, 4], 2, (1, 2), "ghost", 2)
+    halo = 1 * US + 2 * 8 * NS                        # α + b s β, both neighbours at once
+    # forward GEMMs 64 and 96 ns, interiors half of them (2 of 4 neurons go first)
+    assert p.seconds["halo"] == pytest.approx(4 * halo)
+    assert p.seconds["halo_exposed"] == pytest.approx(
+        (halo - 32 * NS) + (halo - 48 * NS) + 2 * halo)
+    assert p.seconds["gemm"] == pytest.approx((64 + 96 + 48 + 48 + 48 + 96 + 96 + 64) * NS)
+    assert p.comm_s == pytest.approx(p.seconds["halo_exposed"] + 1 * US + 32 * NS)
+    assert p.counts == {"messages": 8, "allgather": 1, "reduce_scatter": 0, "allreduce": 0}
+    # ghosts as constants: no messages back, and the delta GEMMs skip the two ghost rows
+    local = predict([4, 8, 8, 4], 2, (1, 2), "ghost", 2, ghost_gradients="local")
+    assert local.counts["messages"] == 4
+    assert local.seconds["gemm"] == pytest.approx((560 - 16 - 32) * NS)
+    # a slow GEMM hides the forward halo entirely
+    slow = predict([4, 8, 8, 4], 2, (1, 2), "ghost", 2, m=machine(rate=1e6))
+    assert slow.seconds["halo_exposed"] == pytest.approx(2 * halo)
+
+
+def test_data_parallel_buckets_overlap_the_backward_of_earlier_layers():
+    # 4-6-2 on a grid of 2 replicas, batch 4: 2 samples each, the whole network on each rank;
+    # gradients 30 + 14 values, 8 bytes each, the first bucket also carries the loss.
+    one = predict([4, 6, 2], 4, (2, 1))
+    assert one.seconds["gemm"] == pytest.approx(336 * NS)
+    assert one.counts["allreduce"] == 1
+    allreduce = lambda nbytes: 2 * US + nbytes * NS      # 2⌈log2 2⌉ α + 2·½ n β
+    assert one.comm_s == pytest.approx(allreduce(45 * 8))  # posted when the backward ends
+    # one layer per bucket: layer 2's (with the loss) is posted at 96 ns, layer 1's at 192 ns
+    # but starts only when the first ends
+    two = predict([4, 6, 2], 4, (2, 1), bucket_bytes=1)
+    assert two.counts["allreduce"] == 2
+    assert two.seconds["allreduce"] == pytest.approx(allreduce(15 * 8) + allreduce(30 * 8))
+    assert two.comm_s == pytest.approx(96 * NS + allreduce(120) + allreduce(240) - 192 * NS)
+    # with a slow GEMM the first bucket hides behind layer 1's backward: only the last shows
+    slow = predict([4, 6, 2], 4, (2, 1), bucket_bytes=1, m=machine(rate=1e6))
+    assert slow.comm_s == pytest.approx(allreduce(240))
+
+
+def test_elementwise_optimizer_and_memory_bytes():
+    m = machine(rate=1e30, bandwidth=1e9)           # only memory traffic costs
+    p = predict([4, 6, 2], 3, (1, 1), m=m)
+    # values: transpose 12, loss 6, activations 18 + 6, bias gradients 6 + 18, act' 18
+    assert p.seconds["elementwise"] == pytest.approx(2 * 8 * 84 / 1e9)
+    # s (m k + k n + m n) per GEMM, the gradients' C twice: 432 + 288 + 384 + 288 + 624 B
+    assert p.seconds["gemm"] == pytest.approx(2016 / 1e9)
+    assert p.seconds["optimizer"] == 0                       # plain SGD: in the gradient GEMM
+    # weights and biases 30 + 14; buffers: acts and deltas 2·(6 + 2)·3, inputs 2·4·3, 4·3
+    assert p.memory_bytes == 8 * (44 + 84)
+    adam = predict([4, 6, 2], 3, (1, 1), m=m, optimizer="adam")
+    assert adam.seconds["optimizer"] == pytest.approx(8 * 44 * (2 + 1 + 4) / 1e9)
+    assert adam.memory_bytes == 8 * (44 * 4 + 84)           # W, G, exp_avg, exp_avg_sq
+    momentum = predict([4, 6, 2], 3, (1, 1), m=m, optimizer=optim.SGD(0.1, momentum=0.9))
+    assert momentum.seconds["optimizer"] == pytest.approx(8 * 44 * (2 + 0 + 2) / 1e9)
+    replicas = predict([4, 6, 2], 4, (2, 1), m=m)          # D > 1: gradients, then a pass
+    assert replicas.seconds["optimizer"] == pytest.approx(8 * 44 * 3 / 1e9)
+
+
+def test_gemm_rate_interpolates_in_log2_of_the_smallest_dimension():
+    data = {"format": plan.MACHINE_FORMAT, "bandwidth_bytes_per_s": 1e18,
+            "memory_bytes_per_rank": 1e12,
+            "gemm": [{"dtype": "float32", "m": 1, "n": 512, "k": 512, "flops_per_s": 1e9},
+                     {"dtype": "float32", "m": 4, "n": 512, "k": 512, "flops_per_s": 3e9},
+                     {"dtype": "float32", "m": 512, "n": 512, "k": 16, "flops_per_s": 8e9}]}
+    m = plan.Machine(data)
+    assert m.gemm_rate(2, 100, 100, "float32") == pytest.approx(2e9)     # halfway in log2
+    assert m.gemm_rate(64, 100, 100, "float32") == pytest.approx(3e9)    # beyond: the last
+    assert m.gemm_rate(100, 100, 16, "float32") == pytest.approx(8e9)    # its own family
+    assert m.gemm_rate(100, 8, 100, "float32") == pytest.approx(5.5e9)  # no n: all of them
+    assert m.gemm_seconds(2, 100, 100, "float32") == pytest.approx(2 * 2 * 100 * 100 / 2e9)
+    with pytest.raises(plan.MissingParameters, match="float64"):
+        m.gemm_rate(2, 2, 2, "float64")
+    # cubes bound small GEMMs by (m n k)^(1/3): 64 x 64 x 16 is a 40-cube's worth of work
+    data["gemm"] += [{"dtype": "float32", "m": s, "n": s, "k": s, "flops_per_s": r}
+                     for s, r in ((32, 2e9), (64, 6e9))]
+    m = plan.Machine(data)
+    cube = 2e9 + 4e9 * (math.log2(64 * 64 * 16) / 3 - 5)         # between the 32 and 64 cubes
+    assert m.gemm_rate(64, 64, 16, "float32") == pytest.approx(cube)     # not k's 8e9
+    assert m.gemm_rate(512, 512, 16, "float32") == pytest.approx(6e9)
+    assert m.gemm_rate(2, 100, 100, "float32") == pytest.approx(2e9)
+
+
+def test_gemm_rate_interpolates_between_cached_and_streamed_operands():
+    data = {"format": plan.MACHINE_FORMAT, "bandwidth_bytes_per_s": 1e18,
+            "memory_bytes_per_rank": 1e12,
+            "gemm": [{"dtype": "float64", "m": 1, "n": b, "k": b, "flops_per_s": r}
+                     for b, r in ((512, 10e9), (4096, 4e9))]}
+    m = plan.Machine(data)
+    assert m.gemm_rate(1, 1024, 2048, "float64") == pytest.approx(7e9)   # 2^10.5: halfway
+    assert m.gemm_rate(1, 64, 64, "float64") == pytest.approx(10e9)
+    assert m.gemm_rate(8192, 1, 8192, "float64") == pytest.approx(4e9)   # no n family: all
+
+
+# ------------------------------------------------------------------ enumeration
+
+def brute_force(sizes, batch, ranks, blocks=None):
+    out = set()
+    for d, mm, master in itertools.product(range(1, ranks + 1), range(1, ranks + 1), (False, True)):
+        if d * mm != ranks or d > batch or mm - master < 1:
+            continue
+        w = mm - master
+        for connectivity, k in [("dense", 1)] + [("ghost", k) for k in {w, blocks or w} if k > 1]:
+            try:
+                check_layout(sizes, w, connectivity, k)
+            except ValueError:
+                continue
+            out.add(plan.Candidate((d, mm), connectivity, k, master))
+    return out
+
+
+@pytest.mark.parametrize("sizes,batch,ranks,blocks,count", [
+    (S, 32, 4, None, 8), (S, 32, 4, 8, 12), (S, 2, 4, None, 7), ([3, 2, 4], 8, 4, None, 3),
+    (S, 64, 6, None, 12), ([5, 7, 3], 16, 1, None, 1), ([5, 8, 4], 16, 1, 2, 2)])
+def test_every_valid_layout_is_enumerated_once(sizes, batch, ranks, blocks, count):
+    found = plan.enumerate_layouts(sizes, batch, ranks, blocks)
+    assert len(found) == len(set(found)) == count
+    assert set(found) == brute_force(sizes, batch, ranks, blocks)
+    for c in found:
+        check_layout(sizes, c.workers, c.connectivity, c.blocks)
+
+
+def test_enumeration_restricted_by_connectivity_and_master():
+    dense = plan.enumerate_layouts(S, 32, 4, connectivity="dense")
+    assert {c.connectivity for c in dense} == {"dense"}
+    assert all(c.master for c in plan.enumerate_layouts(S, 32, 4, master=True))
+    assert [str(c) for c in plan.enumerate_layouts(S, 32, 4, 8, "ghost", False)] == [
+        "1 x 4 ghost K=4", "1 x 4 ghost K=8", "2 x 2 ghost K=2", "2 x 2 ghost K=8",
+        "4 x 1 ghost K=8"]
+
+
+# ------------------------------------------------------------------ the choice
+
+def test_small_network_at_a_large_batch_goes_data_parallel():
+    m = machine(rate=1e10, bandwidth=1e10)
+    choice = plan.recommend(S, 1024, 4, m, connectivity="dense").layout
+    assert choice.grid == (4, 1) and choice.options() == {
+        "grid": (4, 1), "connectivity": "dense", "blocks": None, "master": False}
+
+
+def test_large_weights_at_a_small_batch_go_model_parallel():
+    m = machine(rate=1e10, bandwidth=1e10)
+    result = plan.recommend([1024, 4096, 1024], 8, 4, m, connectivity="dense")
+    assert result.layout.grid == (1, 4) and not result.layout.master
+    times = {p.layout.grid: p.total_s for p in result.table if not p.layout.master}
+    assert times[(1, 4)] < times[(2, 2)] < times[(4, 1)]
+
+
+def test_memory_limit_excludes_layouts():
+    # a fast network and a nearly free allreduce: the replicated layout is fastest but holds
+    # all 8.4 M weights and their gradients on every rank
+    m = machine(rate=1e10, bandwidth=1e15, beta=1e-14)
+    free = plan.recommend([1024, 4096, 1024], 8, 4, m, connectivity="dense")
+    assert free.table[0].layout.grid == (4, 1)
+    limited = plan.recommend([1024, 4096, 1024], 8, 4, m, connectivity="dense",
+                             memory_per_rank=24 * 2**20)
+    assert not limited.table[0].fits
+    assert limited.layout == next(p.layout for p in limited.table if p.fits)
+    assert limited.layout.grid == (1, 4)
+    with pytest.raises(ValueError, match="fits in 1 MiB per rank"):
+        plan.recommend([1024, 4096, 1024], 8, 4, m, memory_per_rank=2**20)
+
+
+def test_without_communication_parameters_only_serial_layouts_are_predicted():
+    m = machine(comm=False)
+    with pytest.raises(plan.MissingParameters, match="mpiexec with 2 or more ranks"):
+        plan.recommend(S, 32, 2, m)
+    result = plan.recommend([5, 8, 4], 16, 1, m, blocks=2)
+    assert [str(p.layout) for p in result.table] == ["1 x 1 dense"]
+    assert [str(c) for c, _ in result.unpredicted] == ["1 x 1 ghost K=2"]
+
+
+# ------------------------------------------------------------------ files and command
+
+def test_machine_files_load_and_predict(tmp_path, monkeypatch):
+    for name in ("benchmarks/machines/bluegene_q.json", "benchmarks/results/machine_workbox.json"):
+        m = plan.load_machine(str(ROOT / name))
+        result = plan.recommend(bench.MODELS["M"], 1, 33, m, dtype="float64", master=True,
+                                connectivity="ghost")
+        assert result.layout == plan.Candidate((1, 33), "ghost", 32, True)
+        assert 0 < result.table[0].total_s < 10
+    monkeypatch.delenv(plan.MACHINE_VARIABLE, raising=False)
+    with pytest.raises(ValueError, match="GHOSTMLP_MACHINE"):
+        plan.load_machine()
+    (tmp_path / "m.json").write_text(json.dumps({"format": "something else"}))
+    monkeypatch.setenv(plan.MACHINE_VARIABLE, str(tmp_path / "m.json"))
+    with pytest.raises(ValueError, match="not a ghostmlp-machine/1"):
+        plan.load_machine()
+
+
+def test_command_prints_every_layout_and_the_recommendation(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(machine(rate=1e10, bandwidth=1e10).data))
+    parser = argparse.ArgumentParser()
+    plan.add_arguments(parser)
+    lines = []
+    plan.run(parser.parse_args(["--model", "S", "--batch", "64", "--ranks", "4",
+                                "--machine", str(path)]), None, lines.append)
+    assert len(lines) == 1 + 1 + len(plan.enumerate_layouts(S, 64, 4)) + 1
+    assert lines[1].split()[:3] == ["layout", "samples", "connections"]
+    assert lines[-1].startswith("recommended: ")
+    with pytest.raises(ValueError, match="--sizes"):
+        plan.run(parser.parse_args(["--machine", str(path)]), None, lines.append)
+
+
+def test_calibration_on_one_rank_measures_compute_only():
+    m = plan.Machine(calibrate.calibrate(quick=True))
+    assert m.comm is None and m.data["ranks"] == 1 and m.data["notes"]
+    assert {e["dtype"] for e in m.data["gemm"]} == {"float32", "float64"}
+    assert m.bandwidth > 0 and m.memory_per_rank > m.baseline > 0
+    assert all(e["flops_per_s"] > 0 for e in m.data["gemm"])
+
+
+def test_mpi_cases_at_two_ranks(tmp_path):
+    command = [mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", "-m", "pytest", "-q",
+               "-p", "no:cacheprovider", str(ROOT / "tests" / "mpi" / "cases_plan.py")]
+    run(command, tmp_path)
