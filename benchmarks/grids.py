@@ -61,8 +61,23 @@ def run(args):
                         results.write(json.dumps(record) + "\n")
 
 
+def predictor(path):
+    """The planner's step seconds for a grids record, from the machine file at `path`."""
+    from ghostmlp import plan
+    machine = plan.load_machine(path)
+
+    def predict(record):
+        layout = plan.Candidate(tuple(record["grid"]), record["connectivity"],
+                                record["blocks"], record["master"])
+        return plan.predict(record["sizes"], record["batch"], layout, machine,
+                            record["dtype"]).total_s
+    return predict
+
+
 def report(records, cores, predict=None):
-    """Markdown tables of the latest record of each (model, batch, ranks, layout)."""
+    """Markdown tables of the latest record of each (model, batch, ranks, layout), with the
+    planner's prediction and its error beside each measurement when `predict` is given,
+    and whether the planner's pick among a rank count's rows is the measured fastest."""
     latest = {}
     for record in records:
         latest[(record["model"], record["batch"], record["ranks"], record["layout"])] = record
@@ -71,8 +86,8 @@ def report(records, cores, predict=None):
         base = latest.get((model, batch, 1, "serial"))
         lines += [f"### Model {model}, batch {batch}", "",
                   "| ranks | layout | grid | ms per step | speed-up | communication |"
-                  + (" predicted ms |" if predict else ""),
-                  "|---:|---|---|---:|---:|---:|" + ("---:|" if predict else "")]
+                  + (" predicted ms | error |" if predict else ""),
+                  "|---:|---|---|---:|---:|---:|" + ("---:|---:|" if predict else "")]
         rows = sorted((key for key in latest if key[:2] == (model, batch)),
                       key=lambda key: (key[2], key[3] != "serial", key[3]))
         for key in rows:
@@ -85,10 +100,26 @@ def report(records, cores, predict=None):
             cells = [ranks, layout, grid, f"{seconds * 1e3:.3f}", f"{speedup:.2f}",
                      f"{record['comm_percent']:.1f} %"]
             if predict:
-                cells.append(f"{predict(record) * 1e3:.3f}")
+                predicted = predict(record)
+                cells += [f"{predicted * 1e3:.3f}", f"{predicted / seconds - 1:+.0%}"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        if predict:
+            lines += [_verdict((latest[key] for key in rows if key[2] == ranks), predict)
+                      for ranks in sorted({key[2] for key in rows}) if ranks > 1]
+            lines.append("")
     return "\n".join(lines)
+
+
+def _verdict(records, predict):
+    """One line: the layout the planner predicts fastest, and how it ran against the fastest."""
+    records = list(records)
+    measured = min(records, key=lambda r: r["seconds_per_iteration"]["median"])
+    picked = min(records, key=predict)
+    ratio = (picked["seconds_per_iteration"]["median"]
+             / measured["seconds_per_iteration"]["median"])
+    return (f"- {picked['ranks']} ranks: the planner picks {picked['layout']}, measured "
+            f"{ratio:.2f} x the fastest ({measured['layout']}).")
 
 
 def main(argv=None):
@@ -99,11 +130,13 @@ def main(argv=None):
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--mpiexec")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per run (600)")
+    parser.add_argument("--machine", help="a machine file: the planner's predictions beside")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     if not args.report_only:
         run(args)
-    print(report(read_jsonl(args.results), os.cpu_count() or 1))
+    predict = predictor(args.machine) if args.machine else None
+    print(report(read_jsonl(args.results), os.cpu_count() or 1, predict))
 
 
 if __name__ == "__main__":

@@ -29,11 +29,11 @@ def scaled_sizes(name, scale=1.0):
     return [sizes[0]] + [max(1, round(size * scale)) for size in sizes[1:-1]] + [sizes[-1]]
 
 
-def build_network(sizes, dtype="float32", seed=0, **network_options):
+def build_network(sizes, dtype="float32", seed=0, batch_size=32, **network_options):
     """An initialized ghostmlp.Network: sigmoid hidden layers, softmax output, loss mse, SGD lr 0.01.
 
-    network_options go to ghostmlp.Network (comm, connectivity, blocks, ...) and may
-    override loss and learning_rate.
+    network_options go to ghostmlp.Network (comm, connectivity, blocks, grid, ...) and
+    may override loss and learning_rate; batch_size: what grid="auto" plans for.
     """
     options = {"loss": "mse", "learning_rate": LEARNING_RATE, **network_options}
     net = ghostmlp.Network(seed=seed, dtype=dtype, **options)
@@ -41,7 +41,7 @@ def build_network(sizes, dtype="float32", seed=0, **network_options):
     for size in sizes[1:-1]:
         net.add_layer("hidden", size, "sigmoid")
     net.add_layer("output", sizes[-1], "softmax")
-    return net.initialize()
+    return net.initialize(batch_size=batch_size)
 
 
 def synthetic_data(sizes, batch, dtype="float32", seed=0):
@@ -162,7 +162,8 @@ def add_arguments(parser):
     parser.add_argument("--blocks", type=int, help="ghost blocks K (default: working ranks)")
     parser.add_argument("--master", action="store_true", help="rank 0 only gathers the outputs")
     parser.add_argument("--grid", type=grid_option,
-                        help="DxM: D replicas of M model ranks (default 1xranks)")
+                        help="DxM: D replicas of M model ranks (default 1xranks), or auto: "
+                             "the planner's choice ($GHOSTMLP_MACHINE names the machine file)")
     parser.add_argument("--ghost-gradients", choices=("exact", "local"), default="exact")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=10)
@@ -187,7 +188,8 @@ def time_training(args, comm, command):
     sizes = scaled_sizes(args.model, args.scale)
     net = build_network(sizes, args.dtype, comm=comm, connectivity=args.connectivity,
                         blocks=args.blocks, master=args.master,
-                        ghost_gradients=args.ghost_gradients, grid=getattr(args, "grid", None))
+                        ghost_gradients=args.ghost_gradients, grid=getattr(args, "grid", None),
+                        batch_size=args.batch)
     X, y = synthetic_data(sizes, args.batch, args.dtype)
     times = []
     with _blas_threads(args.threads):

@@ -144,7 +144,7 @@ def new_network(args, comm, n_inputs, y):
     for size in args.hidden:
         net.add_layer("hidden", size, activation=args.activation)
     net.add_layer("output", n_outputs, activation=args.output_activation)
-    return net.initialize()
+    return net.initialize(batch_size=args.batch_size)
 
 
 def write_history(history, path, plot):

@@ -5,6 +5,7 @@ from ghostmlp import _kernels
 from ghostmlp.engine import Engine
 from ghostmlp.layout import Layout
 from ghostmlp.optim import resolve
+from ghostmlp.params import DTYPES
 from ghostmlp.partition import check_layout, connectivity_mask, edge_count, slice_bounds
 from ghostmlp.validate import (
     check_count, check_grid, check_inputs, check_layer, check_network, check_positive, check_targets,
@@ -20,12 +21,12 @@ ACTIVATIONS = {
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity")
 LOSSES = {"mse": _kernels.MSE, "cross_entropy": _kernels.CROSS_ENTROPY}
-DTYPES = ("float32", "float64")
 
 # SeedSequence spawn key (SHUFFLE_STREAM, epoch) orders one epoch, whatever the rank count.
 SHUFFLE_STREAM = 2
 PREDICT_CHUNK = 1024
 BUCKET_BYTES = 25 * 2**20   # gradients summed over replicas together (as PyTorch DDP)
+PLAN_BATCH = 32             # the minibatch grid="auto" plans for, unless told
 
 
 class Network:
@@ -66,14 +67,14 @@ class Network:
                       tuple(LOSSES))
         self.grid = check_grid(grid, comm.Get_size() if comm is not None else 1)
         self.bucket_bytes = check_count("bucket_bytes", bucket_bytes)
-        ranks = self.grid[1]
+        ranks = self.grid[1] if self.grid != "auto" else comm.Get_size()
         if master and ranks < 2:
             raise ValueError(f"master=True needs at least 2 ranks per replica, got {ranks}")
         self.optimizer = resolve(optimizer, learning_rate, momentum, weight_decay)
         self.comm, self.connectivity, self.master = comm, connectivity, bool(master)
         self.ghost_gradients = ghost_gradients
-        self.workers = ranks - self.master
-        self.blocks = (blocks or self.workers) if connectivity == "ghost" else 1
+        self._blocks_given = blocks
+        self._lay_out_ranks(ranks)
         self.seed = int(seed)
         self.dtype = np.dtype(dtype)
         self.loss = loss
@@ -132,18 +133,23 @@ class Network:
         return sum(edge_count(a, b, self.blocks, first_layer=index == 0)
                    for index, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
 
-    def initialize(self, draw=True):
+    def initialize(self, draw=True, batch_size=PLAN_BATCH):
         """Lay the network out on the ranks; Glorot-uniform weights, zero biases.
 
         See ghostmlp.params.Parameters.draw: each neuron's weights come from its own
         stream, so the network depends only on the seed. draw=False leaves every weight
-        zero, for a checkpoint to fill. Collective over comm.
+        zero, for a checkpoint to fill. grid="auto": the grid that ghostmlp.plan predicts
+        fastest for minibatches of batch_size on comm's ranks, with this network's
+        connectivity, blocks and master, from the machine file $GHOSTMLP_MACHINE names
+        (`ghostmlp plan --calibrate` writes one). Collective over comm.
         """
         kinds = [k for k, _, _ in self.layers]
         if len(kinds) < 2 or kinds[-1] != "output":
             raise ValueError("initialize: the network needs an 'input' and an 'output' layer")
         if self.loss == "cross_entropy" and self.layers[-1][2] == "identity":
             raise ValueError("initialize: loss 'cross_entropy' needs a softmax or sigmoid output")
+        if self.grid == "auto":
+            self._choose_grid(check_count("batch_size", batch_size))
         check_layout(self.sizes, self.workers, self.connectivity, self.blocks)
         if self.parallel and self._exchange is None:
             from mpi4py import MPI
@@ -163,6 +169,20 @@ class Network:
         self.epochs_trained = 0
         self._stage = None
         return self
+
+    def _choose_grid(self, batch):
+        from ghostmlp import plan
+        size = self.comm.Get_size() if self.comm is not None else 1
+        choice = plan.recommend(self.sizes, batch, size, None, self.dtype.name, self.optimizer,
+                                self._blocks_given, self.connectivity, self.master,
+                                self.ghost_gradients).layout
+        self.grid = tuple(choice.grid)
+        self._lay_out_ranks(self.grid[1])
+
+    def _lay_out_ranks(self, ranks):
+        """Working ranks per replica and the ghost blocks, for replicas of `ranks` ranks."""
+        self.workers = ranks - self.master
+        self.blocks = (self._blocks_given or self.workers) if self.connectivity == "ghost" else 1
 
     # ------------------------------------------------------------------ weights
 
@@ -390,7 +410,8 @@ class Network:
         if self.parallel:
             layout = (f", {self.connectivity}" + (f" blocks={self.blocks}" if self.blocks > 1 else "")
                       + f" on {self.workers} working rank{'s' * (self.workers > 1)}"
-                      + (" + master" if self.master else ""))
+                      + (" + master" if self.master else "")
+                      + (f", x{self.grid[0]} replicas" if self.grid[0] > 1 else ""))
         return (f"Network({' -> '.join(parts)}; loss={self.loss}, dtype={self.dtype}, "
                 f"{self.optimizer!r}{layout}, {state})")
 

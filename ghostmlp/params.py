@@ -5,6 +5,7 @@ import numpy as np
 
 # SeedSequence spawn key (INIT_STREAM, layer, neuron) draws one neuron's incoming weights.
 INIT_STREAM = 1
+DTYPES = ("float32", "float64")     # what the kernels compute in
 
 
 class Piece:

@@ -11,7 +11,7 @@ import numpy as np
 from ghostmlp import bench, optim
 from ghostmlp._kernels import SIGMOID, SOFTMAX
 from ghostmlp.layout import Layout
-from ghostmlp.network import DTYPES
+from ghostmlp.params import DTYPES
 from ghostmlp.partition import check_layout, edge_count, slice_sizes
 
 MACHINE_FORMAT = "ghostmlp-machine/1"
@@ -299,9 +299,9 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
     """
     layout = layout if isinstance(layout, Candidate) else Candidate(**layout)
     replicas, model = layout.grid
-    if not 1 <= replicas <= batch:
-        raise ValueError(f"a grid of {replicas} replicas needs a batch of at least {replicas}, "
-                         f"got {batch}")
+    if replicas < 1 or batch < 1:
+        raise ValueError(f"need a grid of at least one replica and a batch of at least 1, "
+                         f"got {layout.grid} and {batch}")
     check_layout(sizes, layout.workers, layout.connectivity, layout.blocks)
     b = slice_sizes(batch, replicas)[0]
     opt = resolve_optimizer(optimizer)

@@ -138,9 +138,12 @@ def check_weight_pairs(weights, sizes):
 
 
 def check_grid(grid, size):
-    """(D, M) with D * M == size: D replicas of M model ranks; None means (1, size)."""
+    """(D, M) with D * M == size: D replicas of M model ranks; None means (1, size); "auto"
+    (the planner's choice, made later) stays "auto"."""
     if grid is None:
         return 1, size
+    if grid == "auto":
+        return grid
     if (not isinstance(grid, (tuple, list)) or len(grid) != 2
             or not all(is_integer(n) and n >= 1 for n in grid)):
         raise ValueError(f"grid must be a pair (D, M) of positive integers, got {grid!r}")
