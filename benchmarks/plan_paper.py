@@ -6,6 +6,7 @@ from pathlib import Path
 from benchmarks.scaling_tables import fmt_seconds
 # The installed ghostmlp, even from the checkout's root (see benchmarks/__init__.py).
 from ghostmlp import plan
+from ghostmlp.machine import OPERATIONS, Machine
 from ghostmlp.bench import MODELS
 
 BLUEGENE = Path(__file__).resolve().parent / "machines" / "bluegene_q.json"
@@ -31,10 +32,10 @@ def paper_step(model, ranks, machine, dtype):
 
 def with_alpha(machine, alpha):
     data = copy.deepcopy(machine.data)
-    for op in plan.OPERATIONS:
+    for op in OPERATIONS:
         for line in data["comm"][op]["lines"]:
             line["alpha_s"] = alpha
-    return plan.Machine(data, machine.path)
+    return Machine(data, machine.path)
 
 
 def ratio(paper, predicted):

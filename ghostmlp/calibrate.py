@@ -13,7 +13,7 @@ from scipy.optimize import nnls
 
 from ghostmlp.bench import machine_facts
 from ghostmlp.exchange import Exchange
-from ghostmlp.plan import MACHINE_FORMAT, OPERATIONS, collective_seconds, collective_terms
+from ghostmlp.machine import MACHINE_FORMAT, OPERATIONS, collective_seconds, collective_terms
 
 # GEMMs C[m, n] = A[m, k] B[k, n] with one dimension small (m: forward and delta GEMMs at
 # batch m; k: gradient GEMMs; n: thin slices) and the other two large, either size of

@@ -8,6 +8,8 @@ from ghostmlp.layout import Buffers
 from ghostmlp.params import Parameters
 from ghostmlp.partition import slice_bounds
 
+BUCKET_BYTES = 25 * 2**20   # gradients summed over replicas together (as PyTorch DDP)
+
 
 class Engine:
     """The step of one rank of a (D, M) grid, over global batches that every rank is given.

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ghostmlp import _kernels
-from ghostmlp.engine import Engine
+from ghostmlp.engine import BUCKET_BYTES, Engine
 from ghostmlp.layout import Layout
 from ghostmlp.optim import resolve
 from ghostmlp.params import DTYPES
@@ -25,7 +25,6 @@ LOSSES = {"mse": _kernels.MSE, "cross_entropy": _kernels.CROSS_ENTROPY}
 # SeedSequence spawn key (SHUFFLE_STREAM, epoch) orders one epoch, whatever the rank count.
 SHUFFLE_STREAM = 2
 PREDICT_CHUNK = 1024
-BUCKET_BYTES = 25 * 2**20   # gradients summed over replicas together (as PyTorch DDP)
 PLAN_BATCH = 32             # the minibatch grid="auto" plans for, unless told
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ghostmlp import bench, calibrate, optim, plan
+from ghostmlp import machine as machine_file
 from ghostmlp.partition import check_layout
 from test_mpi import mpiexec, run
 
@@ -21,16 +22,16 @@ def machine(rate=1e9, bandwidth=1e18, alpha=1 * US, beta=1 * NS, gamma=0.0, comm
             memory=2.0**40, baseline=0.0):
     """A synthetic machine: one flat GEMM rate, α, β of every operation alike."""
     data = {
-        "format": plan.MACHINE_FORMAT, "name": "synthetic", "bandwidth_bytes_per_s": bandwidth,
+        "format": machine_file.MACHINE_FORMAT, "name": "synthetic", "bandwidth_bytes_per_s": bandwidth,
         "memory_bytes_per_rank": memory, "baseline_bytes_per_rank": baseline,
         "gemm": [{"dtype": d, "m": 64, "n": 64, "k": 64, "flops_per_s": rate}
                  for d in ("float32", "float64")],
         "comm": None if not comm else {
             "gamma_s_per_byte": gamma,
             **{op: {"lines": [{"from_bytes": 0, "alpha_s": alpha, "beta_s_per_byte": beta}]}
-               for op in plan.OPERATIONS}},
+               for op in machine_file.OPERATIONS}},
     }
-    return plan.Machine(data)
+    return machine_file.Machine(data)
 
 
 def predict(sizes, batch, grid, connectivity="dense", blocks=1, master=False, m=None, **options):
@@ -41,11 +42,11 @@ def predict(sizes, batch, grid, connectivity="dense", blocks=1, master=False, m=
 # ------------------------------------------------------------------ cost model
 
 def test_collective_terms_are_thakur_rabenseifner_gropp():
-    assert plan.collective_terms("p2p", 7) == (1, 1, 0)
-    assert plan.collective_terms("allgather", 1) == (0, 0, 0)
-    assert plan.collective_terms("allgather", 5) == (3, 0.8, 0)          # ⌈log2 5⌉ = 3
-    assert plan.collective_terms("reduce_scatter", 4) == (2, 0.75, 0.75)
-    assert plan.collective_terms("allreduce", 4) == (4, 1.5, 0.75)
+    assert machine_file.collective_terms("p2p", 7) == (1, 1, 0)
+    assert machine_file.collective_terms("allgather", 1) == (0, 0, 0)
+    assert machine_file.collective_terms("allgather", 5) == (3, 0.8, 0)          # ⌈log2 5⌉ = 3
+    assert machine_file.collective_terms("reduce_scatter", 4) == (2, 0.75, 0.75)
+    assert machine_file.collective_terms("allreduce", 4) == (4, 1.5, 0.75)
 
 
 def test_dense_two_ranks_equals_the_hand_computed_step():
@@ -125,23 +126,23 @@ def test_elementwise_optimizer_and_memory_bytes():
 
 
 def test_gemm_rate_interpolates_in_log2_of_the_smallest_dimension():
-    data = {"format": plan.MACHINE_FORMAT, "bandwidth_bytes_per_s": 1e18,
+    data = {"format": machine_file.MACHINE_FORMAT, "bandwidth_bytes_per_s": 1e18,
             "memory_bytes_per_rank": 1e12,
             "gemm": [{"dtype": "float32", "m": 1, "n": 512, "k": 512, "flops_per_s": 1e9},
                      {"dtype": "float32", "m": 4, "n": 512, "k": 512, "flops_per_s": 3e9},
                      {"dtype": "float32", "m": 512, "n": 512, "k": 16, "flops_per_s": 8e9}]}
-    m = plan.Machine(data)
+    m = machine_file.Machine(data)
     assert m.gemm_rate(2, 100, 100, "float32") == pytest.approx(2e9)     # halfway in log2
     assert m.gemm_rate(64, 100, 100, "float32") == pytest.approx(3e9)    # beyond: the last
     assert m.gemm_rate(100, 100, 16, "float32") == pytest.approx(8e9)    # its own family
     assert m.gemm_rate(100, 8, 100, "float32") == pytest.approx(5.5e9)  # no n: all of them
     assert m.gemm_seconds(2, 100, 100, "float32") == pytest.approx(2 * 2 * 100 * 100 / 2e9)
-    with pytest.raises(plan.MissingParameters, match="float64"):
+    with pytest.raises(machine_file.MissingParameters, match="float64"):
         m.gemm_rate(2, 2, 2, "float64")
     # cubes bound small GEMMs by (m n k)^(1/3): 64 x 64 x 16 is a 40-cube's worth of work
     data["gemm"] += [{"dtype": "float32", "m": s, "n": s, "k": s, "flops_per_s": r}
                      for s, r in ((32, 2e9), (64, 6e9))]
-    m = plan.Machine(data)
+    m = machine_file.Machine(data)
     cube = 2e9 + 4e9 * (math.log2(64 * 64 * 16) / 3 - 5)         # between the 32 and 64 cubes
     assert m.gemm_rate(64, 64, 16, "float32") == pytest.approx(cube)     # not k's 8e9
     assert m.gemm_rate(512, 512, 16, "float32") == pytest.approx(6e9)
@@ -149,11 +150,11 @@ def test_gemm_rate_interpolates_in_log2_of_the_smallest_dimension():
 
 
 def test_gemm_rate_interpolates_between_cached_and_streamed_operands():
-    data = {"format": plan.MACHINE_FORMAT, "bandwidth_bytes_per_s": 1e18,
+    data = {"format": machine_file.MACHINE_FORMAT, "bandwidth_bytes_per_s": 1e18,
             "memory_bytes_per_rank": 1e12,
             "gemm": [{"dtype": "float64", "m": 1, "n": b, "k": b, "flops_per_s": r}
                      for b, r in ((512, 10e9), (4096, 4e9))]}
-    m = plan.Machine(data)
+    m = machine_file.Machine(data)
     assert m.gemm_rate(1, 1024, 2048, "float64") == pytest.approx(7e9)   # 2^10.5: halfway
     assert m.gemm_rate(1, 64, 64, "float64") == pytest.approx(10e9)
     assert m.gemm_rate(8192, 1, 8192, "float64") == pytest.approx(4e9)   # no n family: all
@@ -230,7 +231,7 @@ def test_memory_limit_excludes_layouts():
 
 def test_without_communication_parameters_only_serial_layouts_are_predicted():
     m = machine(comm=False)
-    with pytest.raises(plan.MissingParameters, match="mpiexec with 2 or more ranks"):
+    with pytest.raises(machine_file.MissingParameters, match="mpiexec with 2 or more ranks"):
         plan.recommend(S, 32, 2, m)
     result = plan.recommend([5, 8, 4], 16, 1, m, blocks=2)
     assert [str(p.layout) for p in result.table] == ["1 x 1 dense"]
@@ -241,18 +242,18 @@ def test_without_communication_parameters_only_serial_layouts_are_predicted():
 
 def test_machine_files_load_and_predict(tmp_path, monkeypatch):
     for name in ("benchmarks/machines/bluegene_q.json", "benchmarks/results/machine_workbox.json"):
-        m = plan.load_machine(str(ROOT / name))
+        m = machine_file.load_machine(str(ROOT / name))
         result = plan.recommend(bench.MODELS["M"], 1, 33, m, dtype="float64", master=True,
                                 connectivity="ghost")
         assert result.layout == plan.Candidate((1, 33), "ghost", 32, True)
         assert 0 < result.table[0].total_s < 10
     monkeypatch.delenv(plan.MACHINE_VARIABLE, raising=False)
     with pytest.raises(ValueError, match="GHOSTMLP_MACHINE"):
-        plan.load_machine()
+        machine_file.load_machine()
     (tmp_path / "m.json").write_text(json.dumps({"format": "something else"}))
     monkeypatch.setenv(plan.MACHINE_VARIABLE, str(tmp_path / "m.json"))
     with pytest.raises(ValueError, match="not a ghostmlp-machine/1"):
-        plan.load_machine()
+        machine_file.load_machine()
 
 
 def test_command_prints_every_layout_and_the_recommendation(tmp_path):
@@ -271,7 +272,7 @@ def test_command_prints_every_layout_and_the_recommendation(tmp_path):
 
 
 def test_calibration_on_one_rank_measures_compute_only():
-    m = plan.Machine(calibrate.calibrate(quick=True))
+    m = machine_file.Machine(calibrate.calibrate(quick=True))
     assert m.comm is None and m.data["ranks"] == 1 and m.data["notes"]
     assert {e["dtype"] for e in m.data["gemm"]} == {"float32", "float64"}
     assert m.bandwidth > 0 and m.memory_per_rank > m.baseline > 0

@@ -7,6 +7,7 @@ from mpi4py import MPI
 
 from cases_model_parallel import everywhere
 from ghostmlp import Network, calibrate, plan
+from ghostmlp.machine import OPERATIONS
 
 comm = MPI.COMM_WORLD
 P = comm.Get_size()
@@ -17,7 +18,7 @@ def test_calibration_writes_a_well_formed_machine_file(tmp_path):
     path = tmp_path / f"machine_{comm.Get_rank()}.json"
     calibrate.write(calibrate.calibrate(comm, quick=True), path)
     m = plan.load_machine(str(path))
-    fitted = [m.comm[op] for op in plan.OPERATIONS]
+    fitted = [m.comm[op] for op in OPERATIONS]
     lines = [line for f in fitted for line in f["lines"]]
     counts = sorted({2**i for i in range(1, P.bit_length())} | {P})     # 2, 4, ... and P
     everywhere(m.data["ranks"] == P and m.comm["ranks"] == counts and m.data["facts"]["mpi"]
