@@ -21,49 +21,9 @@ from ghostmlp._optim cimport SGD, ADAMW, adam_core, momentum_apply_core, sgd_cor
 
 cnp.import_array()
 
-cdef enum:
-    # What follows a layer's pieces in the forward pass.
-    NO_EXCHANGE = 0
-    HALO = 1            # ghost rows to and from the ring neighbours, overlapping the interior
-    GATHER = 2          # every rank's own rows gathered into the whole layer
-    # How a layer's own deltas are formed from the next layer's.
-    LOCAL = 0           # straight into the own rows: this rank holds the whole next layer
-    REDUCE_SCATTER = 1  # partial sums over the whole layer, reduced onto each owner
-    HALO_EXACT = 2      # into the halo rows; the ghost rows' deltas go back to their owners
-    HALO_LOCAL = 3      # into the own rows only: ghosts are constants
-    # What backward() does with the weight gradients.
-    UPDATE = 0          # the optimizer's update, fused into the gradient GEMM where it allows
-    GRADIENTS = 1       # write them to the gradient buffers; change nothing
-
 FORWARD_EXCHANGES = {"none": NO_EXCHANGE, "halo": HALO, "gather": GATHER}
 BACKWARD_EXCHANGES = {"local": LOCAL, "reduce_scatter": REDUCE_SCATTER,
                       "halo_exact": HALO_EXACT, "halo_local": HALO_LOCAL}
-
-
-cdef struct Piece:
-    int n_in, n_out
-    int in_row          # first row of its inputs in the layer's input buffer
-    int out_row         # first row of its outputs among the layer's own rows
-    void* w             # W[n_in, n_out]
-    void* b             # b[n_out]
-    void* gw            # gradients of the same shapes, or NULL
-    void* gb
-    void* state[4]      # optimizer state k: state[2k] W-shaped, state[2k + 1] b-shaped
-
-
-cdef struct Layer:
-    int rows            # rows of the activation and delta buffers
-    int own_row         # first of the n_own rows this rank computes
-    int n_own
-    int act             # the pieces' activation
-    bint post_softmax   # softmax over the gathered layer after the pieces (split output)
-    int forward         # NO_EXCHANGE, HALO or GATHER
-    int backward        # LOCAL, REDUCE_SCATTER, HALO_EXACT or HALO_LOCAL
-    int n_pieces
-    Piece* pieces
-    void* acts          # [rows, B]
-    void* deltas        # [rows, B]
-    void* own_deltas    # [n_own, B] for REDUCE_SCATTER, else NULL (own rows of deltas)
 
 
 cdef void* _data(object array, int typenum, Py_ssize_t size, str name) except NULL:
@@ -90,15 +50,6 @@ cdef class Step:
     layers once the exchange's reducer has summed it over the replicas; loss_slot: a
     one-value array where loss_delta() leaves scale x its loss, to be summed with them.
     """
-    cdef int n_layers, n_inputs, n_outputs, capacity, batch, typenum, loss, output_act
-    cdef int optimizer
-    cdef double momentum, weight_decay, beta1, beta2, eps
-    cdef bint nesterov, is_worker, fused_rows, has_gradients, reduce_gradients
-    cdef Layer* layers
-    cdef void* xt
-    cdef void* scratch
-    cdef object exchange, keep
-    cdef void* loss_slot
 
     def __cinit__(self, plan, pieces, buffers, optimizer, exchange, int loss, int output_act,
                   bint is_worker, bint reduce_gradients=False, loss_slot=None):

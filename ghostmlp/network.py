@@ -1,7 +1,7 @@
 """Network: the paper's MLP API (add_layer, initialize, forward, compute_loss, backward) and training."""
 import numpy as np
 
-from ghostmlp import _kernels
+from ghostmlp import _kernels, train
 from ghostmlp.engine import BUCKET_BYTES, Engine
 from ghostmlp.layout import Layout
 from ghostmlp.optim import resolve
@@ -9,7 +9,7 @@ from ghostmlp.params import DTYPES
 from ghostmlp.partition import check_layout, connectivity_mask, edge_count, slice_bounds
 from ghostmlp.validate import (
     check_count, check_grid, check_inputs, check_layer, check_network, check_positive, check_targets,
-    check_weight_pairs, is_integer)
+    check_weight_pairs)
 
 ACTIVATIONS = {
     "sigmoid": _kernels.SIGMOID,
@@ -22,8 +22,6 @@ HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity")
 LOSSES = {"mse": _kernels.MSE, "cross_entropy": _kernels.CROSS_ENTROPY}
 
-# SeedSequence spawn key (SHUFFLE_STREAM, epoch) orders one epoch, whatever the rank count.
-SHUFFLE_STREAM = 2
 PREDICT_CHUNK = 1024
 PLAN_BATCH = 32             # the minibatch grid="auto" plans for, unless told
 
@@ -101,6 +99,11 @@ class Network:
     def parallel(self):
         """True when the network is spread over MPI ranks (comm given, ghost, or master)."""
         return self.comm is not None or self.connectivity == "ghost"
+
+    @property
+    def engine(self):
+        """This rank's machinery (ghostmlp.engine.Engine): plan, parameters, step, exchanges."""
+        return self._engine
 
     @property
     def replica(self):
@@ -279,56 +282,12 @@ class Network:
             validation=None):
         """Train for `epochs` passes over (X, Y) in minibatches; returns the history.
 
-        learning_rate: the rate of this call's steps instead of the optimizer's (which
-        is left as it is). The order of epoch e is a permutation drawn from
-        ``SeedSequence(seed, spawn_key=(2, e))`` (e counts all epochs this network has
-        trained), so it depends on the seed and the epoch only. X and Y may be memory-
-        mapped (numpy.load(path, mmap_mode="r")): each replica then reads only the rows of
-        its shares, batch by batch. history: {"loss": [mean training loss per epoch]},
-        plus "val_loss" and "val_accuracy" when validation=(X_val, Y_val).
+        See ghostmlp.train.fit: learning_rate applies to this call only; each epoch's
+        order depends on the seed and the epoch only; X and Y may be memory-mapped.
         """
         self._require_initialized()
-        if not is_integer(epochs) or epochs < 1:
-            raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
-        if not is_integer(batch_size) or batch_size < 1:
-            raise ValueError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
-        lr = self._rate(learning_rate)
-        if validation is not None and len(validation) != 2:
-            raise ValueError("fit: validation must be a pair (X_val, Y_val)")
-        mapped = isinstance(X, np.memmap)
-        X = check_inputs(X, self.sizes[0], self.dtype, convert=not mapped)
-        if not mapped and not np.isfinite(X).all():
-            raise ValueError("fit: X holds NaN or infinite values")
-        targets = check_targets(Y, len(X), self.sizes[-1], self.dtype,
-                                convert=not isinstance(Y, np.memmap))
-        batch_size = min(int(batch_size), len(X))
-        engine = self._engine
-        engine.bind(engine.share(batch_size)[1] - engine.share(batch_size)[0])
-        x_batch = np.empty((batch_size, X.shape[1]), dtype=self.dtype)
-        t_dtype = np.int64 if targets.ndim == 1 else self.dtype
-        t_batch = np.empty((batch_size,) + targets.shape[1:], dtype=t_dtype)
-        history = {"loss": []}
-        for _ in range(epochs):
-            order = np.arange(len(X))
-            if shuffle:
-                stream = np.random.SeedSequence(self.seed, spawn_key=(SHUFFLE_STREAM, self.epochs_trained))
-                order = np.random.default_rng(stream).permutation(len(X))
-            total = 0.0
-            for start in range(0, len(X), batch_size):
-                index = order[start:start + batch_size]
-                lo, hi = engine.share(len(index))
-                xb, tb = x_batch[:hi - lo], t_batch[:hi - lo]
-                _take_rows(X, index[lo:hi], xb)
-                _take_rows(targets, index[lo:hi], tb)
-                if mapped and not np.isfinite(xb).all():
-                    xb[:] = np.nan      # the loss of the whole batch is then NaN on every rank
-                total += len(index) * engine.train(xb, tb, len(index), lr)
-            self.epochs_trained += 1
-            history["loss"].append(total / len(X))
-            if validation is not None:
-                scores = self.evaluate(*validation)
-                history.setdefault("val_loss", []).append(scores["loss"])
-                history.setdefault("val_accuracy", []).append(scores["accuracy"])
+        history = train.fit(self, X, Y, epochs, batch_size, self._rate(learning_rate), shuffle,
+                            validation)
         self._stage = None
         return history
 
@@ -432,10 +391,3 @@ class Network:
     def _targets(self, Y, batch):
         return check_targets(Y, batch, self.sizes[-1], self.dtype)
 
-
-def _take_rows(source, index, out):
-    """out := source[index] (rows), cast to out's dtype; a memory map reads only those rows."""
-    if source.dtype == out.dtype:
-        np.take(source, index, axis=0, out=out)
-    else:
-        out[...] = source[index]

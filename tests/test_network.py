@@ -282,3 +282,19 @@ def test_invalid_data_is_rejected():
         Network().add_layer("input", 2).add_layer("output", 2).forward(np.zeros((1, 2)))
     with pytest.raises(ValueError, match="set_weights"):
         net.set_weights([(np.zeros((3, 4)), np.zeros(4))])
+
+
+def test_memory_mapped_inputs_train_as_arrays_do(tmp_path):
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(30, 4)).astype(np.float32), rng.integers(0, 3, 30)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    mapped, loaded = build([4, 6, 3]), build([4, 6, 3])
+    a = mapped.fit(np.load(tmp_path / "X.npy", mmap_mode="r"),
+                   np.load(tmp_path / "y.npy", mmap_mode="r"), epochs=2, batch_size=7)
+    b = loaded.fit(X, y, epochs=2, batch_size=7)
+    np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-12)
+    X[11, 2] = np.inf
+    np.save(tmp_path / "bad.npy", X)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        mapped.fit(np.load(tmp_path / "bad.npy", mmap_mode="r"), y, epochs=1, batch_size=7)

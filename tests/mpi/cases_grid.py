@@ -144,3 +144,21 @@ def test_checkpoints_cross_grids(folder, grid):
         everywhere(close(loaded.predict_proba(X), later), f"{grid} -> {other}: one more epoch")
     alone = ghostmlp.load(path)
     everywhere(close(alone.predict_proba(X), expected), f"{grid} -> one rank")
+
+
+@pytest.mark.parametrize("grid", [g for g in GRIDS if g[0] > 1] or [None],
+                         ids=lambda g: f"{g[0]}x{g[1]}" if g else "none")
+def test_a_non_finite_share_stops_every_replica(grid):
+    if grid is None:
+        pytest.skip("one replica: no other replica to stop")
+    X, y = data(SIZES)
+    X[-1, 0] = np.nan                   # in the last replica's share only
+    net = build(comm=comm, grid=grid)
+    before = net.get_weights()
+    try:
+        net.train_step(X, y)
+        message = None
+    except ValueError as error:
+        message = str(error)
+    everywhere(message and "no update was applied" in message, message)
+    everywhere(same_weights(before, net.get_weights()), "weights unchanged")
