@@ -107,6 +107,8 @@ class Engine:
         with self.timed(step=True):
             if self._share:
                 self.step.backward(lr, t)
+                if self.replicas > 1:
+                    self._summed_loss()         # raises when the update was held back
             else:
                 self._empty_step(lr, t)
         self.parameters.step_count = t
