@@ -29,11 +29,13 @@ def scaled_sizes(name, scale=1.0):
     return [sizes[0]] + [max(1, round(size * scale)) for size in sizes[1:-1]] + [sizes[-1]]
 
 
-def build_network(sizes, dtype="float32", seed=0, batch_size=32, **network_options):
+def build_network(sizes, dtype="float32", seed=0, batch_size=32, machine=None,
+                  **network_options):
     """An initialized ghostmlp.Network: sigmoid hidden layers, softmax output, loss mse, SGD lr 0.01.
 
     network_options go to ghostmlp.Network (comm, connectivity, blocks, grid, ...) and
-    may override loss and learning_rate; batch_size: what grid="auto" plans for.
+    may override loss and learning_rate; batch_size, machine: what grid="auto" plans for
+    and from (see Network.initialize).
     """
     options = {"loss": "mse", "learning_rate": LEARNING_RATE, **network_options}
     net = ghostmlp.Network(seed=seed, dtype=dtype, **options)
@@ -41,7 +43,7 @@ def build_network(sizes, dtype="float32", seed=0, batch_size=32, **network_optio
     for size in sizes[1:-1]:
         net.add_layer("hidden", size, "sigmoid")
     net.add_layer("output", sizes[-1], "softmax")
-    return net.initialize(batch_size=batch_size)
+    return net.initialize(batch_size=batch_size, machine=machine)
 
 
 def synthetic_data(sizes, batch, dtype="float32", seed=0):
@@ -163,7 +165,9 @@ def add_arguments(parser):
     parser.add_argument("--master", action="store_true", help="rank 0 only gathers the outputs")
     parser.add_argument("--grid", type=grid_option,
                         help="DxM: D replicas of M model ranks (default 1xranks), or auto: "
-                             "the planner's choice ($GHOSTMLP_MACHINE names the machine file)")
+                             "the planner's choice")
+    parser.add_argument("--machine", help="with --grid auto: the machine file (default "
+                                          "$GHOSTMLP_MACHINE)")
     parser.add_argument("--ghost-gradients", choices=("exact", "local"), default="exact")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=10)
@@ -189,7 +193,7 @@ def time_training(args, comm, command):
     net = build_network(sizes, args.dtype, comm=comm, connectivity=args.connectivity,
                         blocks=args.blocks, master=args.master,
                         ghost_gradients=args.ghost_gradients, grid=getattr(args, "grid", None),
-                        batch_size=args.batch)
+                        batch_size=args.batch, machine=getattr(args, "machine", None))
     X, y = synthetic_data(sizes, args.batch, args.dtype)
     times = []
     with _blas_threads(args.threads):

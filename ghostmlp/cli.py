@@ -68,8 +68,9 @@ def build_parser():
     train.add_argument("--master", action="store_true", help="rank 0 only gathers outputs and loss")
     train.add_argument("--grid", type=bench.grid_option,
                        help="DxM: D data-parallel replicas of M model ranks (default 1xranks), "
-                            "or auto: the planner's choice for --batch-size ($GHOSTMLP_MACHINE "
-                            "names the machine file)")
+                            "or auto: the planner's choice for --batch-size")
+    train.add_argument("--machine", help="with --grid auto: the machine file (default "
+                                         "$GHOSTMLP_MACHINE)")
     train.add_argument("--seed", type=int, help="initialisation, shuffling and splits (0)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="(float32)")
     train.add_argument("--normalise", choices=("none", "standard", "minmax"),

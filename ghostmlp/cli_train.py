@@ -101,7 +101,7 @@ def train_options(args, header):
     for key, default in RUN_DEFAULTS.items():
         given = getattr(args, key)
         setattr(opts, key, saved_run.get(key, default) if given is None else given)
-    opts.master, opts.grid = args.master, args.grid
+    opts.master, opts.grid, opts.machine = args.master, args.grid, args.machine
     if opts.learning_rate is None:
         opts.learning_rate = LEARNING_RATES[opts.optimizer]
     check_options(args, opts)
@@ -144,7 +144,7 @@ def new_network(args, comm, n_inputs, y):
     for size in args.hidden:
         net.add_layer("hidden", size, activation=args.activation)
     net.add_layer("output", n_outputs, activation=args.output_activation)
-    return net.initialize(batch_size=args.batch_size)
+    return net.initialize(batch_size=args.batch_size, machine=args.machine)
 
 
 def write_history(history, path, plot):

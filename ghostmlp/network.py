@@ -62,9 +62,10 @@ class Network:
                  bucket_bytes=BUCKET_BYTES):
         check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, DTYPES,
                       tuple(LOSSES))
-        self.grid = check_grid(grid, comm.Get_size() if comm is not None else 1)
+        size = comm.Get_size() if comm is not None else 1
+        self.grid = check_grid(grid, size)
         self.bucket_bytes = check_count("bucket_bytes", bucket_bytes)
-        ranks = self.grid[1] if self.grid != "auto" else comm.Get_size()
+        ranks = self.grid[1] if self.grid != "auto" else size
         if master and ranks < 2:
             raise ValueError(f"master=True needs at least 2 ranks per replica, got {ranks}")
         self.optimizer = resolve(optimizer, learning_rate, momentum, weight_decay)
@@ -135,15 +136,15 @@ class Network:
         return sum(edge_count(a, b, self.blocks, first_layer=index == 0)
                    for index, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
 
-    def initialize(self, draw=True, batch_size=PLAN_BATCH):
+    def initialize(self, draw=True, batch_size=PLAN_BATCH, machine=None):
         """Lay the network out on the ranks; Glorot-uniform weights, zero biases.
 
         See ghostmlp.params.Parameters.draw: each neuron's weights come from its own
         stream, so the network depends only on the seed. draw=False leaves every weight
         zero, for a checkpoint to fill. grid="auto": the grid that ghostmlp.plan predicts
         fastest for minibatches of batch_size on comm's ranks, with this network's
-        connectivity, blocks and master, from the machine file $GHOSTMLP_MACHINE names
-        (`ghostmlp plan --calibrate` writes one). Collective over comm.
+        connectivity, blocks and master, from `machine` (a machine file's path, or the one
+        $GHOSTMLP_MACHINE names; `ghostmlp plan --calibrate` writes one). Collective.
         """
         kinds = [k for k, _, _ in self.layers]
         if len(kinds) < 2 or kinds[-1] != "output":
@@ -151,7 +152,7 @@ class Network:
         if self.loss == "cross_entropy" and self.layers[-1][2] == "identity":
             raise ValueError("initialize: loss 'cross_entropy' needs a softmax or sigmoid output")
         if self.grid == "auto":
-            self._choose_grid(check_count("batch_size", batch_size))
+            self._choose_grid(check_count("batch_size", batch_size), machine)
         check_layout(self.sizes, self.workers, self.connectivity, self.blocks)
         if self.parallel and self._exchange is None:
             from mpi4py import MPI
@@ -172,10 +173,10 @@ class Network:
         self._stage = None
         return self
 
-    def _choose_grid(self, batch):
+    def _choose_grid(self, batch, machine):
         from ghostmlp import plan
         size = self.comm.Get_size() if self.comm is not None else 1
-        choice = plan.recommend(self.sizes, batch, size, None, self.dtype.name, self.optimizer,
+        choice = plan.recommend(self.sizes, batch, size, machine, self.dtype.name, self.optimizer,
                                 self._blocks_given, self.connectivity, self.master,
                                 self.ghost_gradients).layout
         self.grid = tuple(choice.grid)

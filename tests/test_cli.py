@@ -3,6 +3,7 @@ import csv
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,6 +86,27 @@ def test_errors_name_the_parameter_or_file(capsys, tmp_path):
     assert "missing.txt" in capsys.readouterr().err
     assert main(["train", "--resume"]) == 1
     assert "--resume needs an existing --checkpoint" in capsys.readouterr().err
+    assert main(["train", "--grid", "2x1"]) == 1
+    assert "grid=(2, 1) holds 2 ranks, but the communicator has 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--grid", "2by1"])
+    assert "--grid must be DxM" in capsys.readouterr().err
+
+
+MACHINE = str(Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "machine_workbox.json")
+
+
+def test_plan_prints_every_layout_and_one_recommendation(capsys):
+    assert main(["plan", "--model", "S", "--batch", "256", "--ranks", "2", "--machine", MACHINE]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if re.match(r"^\d x \d ", line)]
+    assert {row.split()[3] for row in rows} == {"dense", "ghost"} and len(rows) >= 4
+    assert re.search(r"^recommended: \d x \d ", out, re.M)
+
+
+def test_grid_auto_trains_on_the_planners_grid(capsys):
+    assert main(["train", *QUICK, "--grid", "auto", "--machine", MACHINE]) == 0
+    assert held_out(capsys.readouterr().out) > 0.8
 
 
 def run_mpi(ranks, args, folder, timeout=240):
