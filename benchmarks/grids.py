@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.scaling import find_mpiexec, read_jsonl
+from benchmarks.scaling import find_mpiexec, harness_command, read_jsonl
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "grids.jsonl"
 ITERATIONS = {1: 200, 16: 100, 256: 20}      # timed steps per batch size (model S)
@@ -32,15 +32,6 @@ def layouts(ranks):
     return rows
 
 
-def harness_command(mpiexec, model, batch, grid, connectivity, blocks, json_path):
-    iterations = (M_ITERATIONS if model == "M" else ITERATIONS)[batch]
-    command = [mpiexec, "-n", str(grid[0] * grid[1]), sys.executable, "-m", "benchmarks.harness",
-               "train", "--model", model, "--batch", str(batch), "--connectivity", connectivity,
-               "--grid", f"{grid[0]}x{grid[1]}", "--iterations", str(iterations),
-               "--warmup", "2", "--json", str(json_path)]
-    return command + (["--blocks", str(blocks)] if blocks else [])
-
-
 def run(args):
     """Every (model, batch, rank count, layout): one harness run, its record appended."""
     mpiexec = args.mpiexec or find_mpiexec()
@@ -50,8 +41,12 @@ def run(args):
                 for label, grid, connectivity, blocks in layouts(ranks):
                     with tempfile.TemporaryDirectory() as tmp:
                         out = Path(tmp) / "run.jsonl"
-                        command = harness_command(mpiexec, model, batch, grid, connectivity,
-                                                  blocks, out)
+                        layout = {"model": model, "scale": 1.0, "ranks": grid[0] * grid[1],
+                                  "grid": list(grid), "connectivity": connectivity,
+                                  "blocks": blocks or 1, "master": False}
+                        iterations = (M_ITERATIONS if model == "M" else ITERATIONS)[batch]
+                        command = harness_command(layout, mpiexec, batch, iterations, 2,
+                                                  "float32", out)
                         print(shlex.join(command), file=sys.stderr, flush=True)
                         subprocess.run(command, check=True, timeout=args.timeout,
                                        stdout=subprocess.DEVNULL)

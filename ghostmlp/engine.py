@@ -49,6 +49,12 @@ class Engine:
         """[lo, hi) of a global batch of n samples that this rank's replica computes."""
         return slice_bounds(n, self.replicas, self.replica)
 
+    def bind_share(self, n):
+        """Bind for this replica's share of a global batch of n; that share, as a slice."""
+        lo, hi = self.share(n)
+        self.bind(hi - lo)
+        return slice(lo, hi)
+
     def bind(self, batch):
         """(Re)bind the step to buffers for shares up to `batch` and to the current parameters."""
         if self.step is not None and batch <= self.buffers.capacity:

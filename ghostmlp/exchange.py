@@ -5,6 +5,8 @@ import time
 import numpy as np
 from mpi4py import MPI
 
+from ghostmlp.partition import gradient_buckets
+
 # Tags of halo messages, named after the receiving slot: a value for the receiver's
 # ghostTop (the sender's last neuron) or for its ghostBottom (the sender's first neuron).
 TAG_TOP, TAG_BOTTOM = 11, 12
@@ -234,8 +236,8 @@ class Exchange:
 class GradientReducer:
     """The sum of every rank's gradients over the replicas, in buckets, without blocking.
 
-    A bucket is a run of whole layers, from the last layer down, closed once it holds at
-    least bucket_bytes (a layer is never split); it is posted (Iallreduce, in place) as
+    The buckets are partition.gradient_buckets' (whole layers from the last down); each is
+    posted (Iallreduce, in place) as
     soon as the backward pass has written its lowest layer, so that it travels while the
     earlier layers compute, and every rank posts the same buckets in the same order. The
     first bucket also carries the parameters' loss slot, just after the last layer's
@@ -244,19 +246,15 @@ class GradientReducer:
 
     def __init__(self, exchange, parameters, bucket_bytes):
         self.exchange, self.loss_slot = exchange, parameters.loss_slot
-        per_value = parameters.dtype.itemsize
-        grads = parameters.segment("grads")
-        self.buckets, top, size = [], len(parameters.spans) - 1, 0
-        for l in range(top, -1, -1):
-            start, stop = parameters.spans[l]
-            size += (stop - start) * per_value
-            if size >= bucket_bytes or l == 0:
-                stop = parameters.spans[top][1]
-                # The first bucket runs on into the loss slot, which follows the gradients.
-                values = (parameters.arena[start:stop + 1] if not self.buckets
-                          else grads[start:stop])
-                self.buckets.append((l, top, values))
-                top, size = l - 1, 0
+        spans, grads = parameters.spans, parameters.segment("grads")
+        layer_bytes = [(stop - start) * parameters.dtype.itemsize for start, stop in spans]
+        self.buckets, top = [], len(spans) - 1
+        for low, _ in gradient_buckets(layer_bytes, bucket_bytes):
+            start, stop = spans[low][0], spans[top][1]
+            # The first bucket runs on into the loss slot, which follows the gradients.
+            values = parameters.arena[start:stop + 1] if not self.buckets else grads[start:stop]
+            self.buckets.append((low, top, values))
+            top = low - 1
         self._requests = []
 
     def layer_done(self, l):

@@ -84,12 +84,6 @@ class Layout:
                            start - layer.start, stop - start))
         return pieces
 
-    @property
-    def exchanges(self):
-        """True when a step sends messages (else it needs no communicator)."""
-        return any(layer.forward != "none" or layer.backward in ("reduce_scatter", "halo_exact")
-                   for layer in self.layers)
-
     def new_pieces(self):
         """Fresh Piece objects of every layer (for a ghostmlp.params.Parameters)."""
         return [[Piece(*spec) for spec in layer.pieces] for layer in self.layers]

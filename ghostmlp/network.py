@@ -6,7 +6,7 @@ from ghostmlp.engine import BUCKET_BYTES, Engine
 from ghostmlp.layout import Layout
 from ghostmlp.optim import resolve
 from ghostmlp.params import DTYPES
-from ghostmlp.partition import check_layout, connectivity_mask, edge_count, slice_bounds
+from ghostmlp.partition import check_layout, connectivity_mask, edge_count, slice_sizes
 from ghostmlp.validate import (
     check_count, check_grid, check_inputs, check_layer, check_network, check_positive, check_targets,
     check_weight_pairs)
@@ -221,14 +221,13 @@ class Network:
         With replicas, each computes its share and the outputs are gathered (collective).
         """
         X = self._inputs(X)
-        lo, hi = self._engine.share(len(X))
-        self._engine.bind(hi - lo)
-        self._engine.forward(X[lo:hi])
+        share = self._engine.bind_share(len(X))
+        self._engine.forward(X[share])
         self._stage, self._batch = "forward", len(X)
-        outputs = self._engine.outputs(hi - lo).T
+        outputs = self._engine.outputs(share.stop - share.start).T
         if self._engine.replicas > 1:
             return self._exchange.allgather_samples(np.ascontiguousarray(outputs),
-                                                    self._share_sizes(len(X)))
+                                                    slice_sizes(len(X), self.grid[0]))
         return outputs.copy()
 
     def compute_loss(self, Y):
@@ -255,10 +254,9 @@ class Network:
         """forward + loss + backward + update on one batch; returns the batch-mean loss."""
         X = self._inputs(X)
         targets = self._targets(Y, len(X))
-        lo, hi = self._engine.share(len(X))
-        self._engine.bind(hi - lo)
+        share = self._engine.bind_share(len(X))
         self._stage = None
-        return self._engine.train(X[lo:hi], targets[lo:hi], len(X), self._rate(learning_rate))
+        return self._engine.train(X[share], targets[share], len(X), self._rate(learning_rate))
 
     def gradients(self, X, Y):
         """[(dL/dW, dL/db)] of the batch-mean loss at the current weights; nothing changes.
@@ -272,10 +270,6 @@ class Network:
         self.parameters = self._engine.parameters
         self._stage = None
         return [self._engine.full_layer(l, "grads") for l in range(len(self.layers) - 1)]
-
-    def _share_sizes(self, n):
-        """Samples of each replica in a global batch of n."""
-        return [b - a for a, b in (slice_bounds(n, self.grid[0], d) for d in range(self.grid[0]))]
 
     # ---------------------------------------------------------------- training
 

@@ -1,4 +1,4 @@
-"""Which rank owns which neurons and blocks, and which neurons a ghost block sees: pure integer functions."""
+"""Which rank owns which neurons and blocks, which neurons a ghost block sees, which layers share a gradient bucket: pure integer functions."""
 import numpy as np
 
 
@@ -87,3 +87,18 @@ def connectivity_mask(n_in, n_out, n_blocks, first_layer=False):
         start, stop = slice_bounds(n_out, n_blocks, block)
         mask[ghost_inputs(n_in, n_blocks, block), start:stop] = True
     return mask
+
+
+def gradient_buckets(layer_bytes, bucket_bytes):
+    """[(lowest layer, bytes)] of the gradient buckets in the order they are posted.
+
+    Whole layers from the last down; a bucket closes once it holds at least bucket_bytes,
+    and at layer 0.
+    """
+    buckets, size = [], 0
+    for l in reversed(range(len(layer_bytes))):
+        size += layer_bytes[l]
+        if size >= bucket_bytes or l == 0:
+            buckets.append((l, size))
+            size = 0
+    return buckets

@@ -11,7 +11,7 @@ from ghostmlp.engine import BUCKET_BYTES
 from ghostmlp.layout import Layout
 from ghostmlp.machine import MACHINE_VARIABLE, Machine, MissingParameters, load_machine
 from ghostmlp.params import DTYPES
-from ghostmlp.partition import check_layout, edge_count, slice_sizes
+from ghostmlp.partition import check_layout, edge_count, gradient_buckets, slice_sizes
 
 SECONDS = ("gemm", "elementwise", "optimizer", "halo", "halo_exposed", "gather",
            "reduce_scatter", "allreduce", "allreduce_exposed")
@@ -96,21 +96,6 @@ def enumerate_layouts(sizes, batch, ranks, blocks=None, connectivity=None, maste
                     continue
                 found.append(Candidate((replicas, model), kind, k, with_master))
     return found
-
-
-def gradient_buckets(layer_bytes, bucket_bytes=BUCKET_BYTES):
-    """[(lowest layer, bytes)] of the gradient buckets in the order they are posted.
-
-    Whole layers from the last down; a bucket closes once it holds at least bucket_bytes,
-    and at layer 0.
-    """
-    buckets, size = [], 0
-    for l in reversed(range(len(layer_bytes))):
-        size += layer_bytes[l]
-        if size >= bucket_bytes or l == 0:
-            buckets.append((l, size))
-            size = 0
-    return buckets
 
 
 def resolve_optimizer(optimizer, momentum=0.0):

@@ -32,7 +32,7 @@ def fit(net, X, Y, epochs, batch_size, lr, shuffle=True, validation=None):
                             convert=not isinstance(Y, np.memmap))
     batch_size = min(int(batch_size), len(X))
     engine = net.engine
-    engine.bind(engine.share(batch_size)[1] - engine.share(batch_size)[0])
+    engine.bind_share(batch_size)
     x_batch = np.empty((batch_size, X.shape[1]), dtype=net.dtype)
     t_dtype = np.int64 if targets.ndim == 1 else net.dtype
     t_batch = np.empty((batch_size,) + targets.shape[1:], dtype=t_dtype)
