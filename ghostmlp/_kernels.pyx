@@ -214,6 +214,6 @@ def adam_update(floating[::1] w, floating[::1] g, floating[::1] m, floating[::1]
            "w, g, m and v must have the same length")
     _check(step >= 1, "step counts from 1")
     with nogil:
-        adam_core(w.shape[0], &w[0], &g[0], &m[0], &v[0], <floating>lr, <floating>beta1,
-                  <floating>beta2, <floating>eps, <floating>weight_decay, decoupled,
+        adam_core(w.shape[0], &w[0], &g[0], &m[0], &v[0], <floating>lr, beta1,
+                  beta2, <floating>eps, <floating>weight_decay, decoupled,
                   1 - beta1 ** step, 1 - beta2 ** step)
