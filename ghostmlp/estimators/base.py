@@ -125,7 +125,7 @@ class GhostMLPBase(BaseEstimator):
                 self.best_loss_ = math.inf
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
-        for name in ("_network", "_trainer"):
+        for name in ("_network", "_trainer", "_patience"):
             self.__dict__.pop(name, None)
 
     def _build(self, n_features, weights, seed, dtype, batch):
@@ -178,10 +178,12 @@ class GhostMLPBase(BaseEstimator):
             trainer.net.set_weights(weights)
         trainer.samples = self.t_
         early = y_val is not None
-        patience = Patience(NEVER if self.n_iter_no_change == math.inf else self.n_iter_no_change,
-                            self.tol, "max" if early else "min",
-                            self.best_validation_score_ if early else self.best_loss_,
-                            self._no_improvement_count)
+        patience = self.__dict__.get("_patience")
+        if patience is None:
+            patience = self._patience = Patience(1, self.tol, "max" if early else "min")
+        patience.n_iter_no_change = (NEVER if self.n_iter_no_change == math.inf
+                                     else self.n_iter_no_change)
+        patience.tol, patience.count = self.tol, self._no_improvement_count
         score = (lambda net, _X, _Y: self._validation_score(net, X_val, y_val)) if early else None
         history = trainer.run(
             _dense(X, dtype), targets, 1 if incremental else self.max_iter,
@@ -194,7 +196,7 @@ class GhostMLPBase(BaseEstimator):
         if early:
             self.best_validation_score_ = patience.best
         else:
-            self.best_loss_ = patience.best
+            self.best_loss_ = min(self.best_loss_, *self.loss_curve_[-self.n_iter_:])
         if history["stopped"] != "max_epochs":
             if self.verbose:
                 print(f"{'Validation score' if early else 'Training loss'} did not improve "
@@ -275,7 +277,7 @@ class GhostMLPBase(BaseEstimator):
         # The network (compiled kernels, a communicator) is rebuilt from coefs_ when
         # needed; a communicator other than the predefined ones cannot be pickled.
         state = {key: value for key, value in super().__getstate__().items()
-                 if key not in ("_network", "_trainer", "_weights_seen")}
+                 if key not in ("_network", "_trainer", "_patience", "_weights_seen")}
         if state.get("comm") is not None:
             try:
                 pickle.dumps(state["comm"])
