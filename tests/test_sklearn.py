@@ -2,7 +2,8 @@
 and MLPRegressor wherever the math is the same.
 
 The suite runs on a float64 classifier and regressor, a classifier on the model-parallel
-code path (connectivity="ghost", blocks=1, on one rank) and a float32 regressor.
+code path (connectivity="ghost", blocks=1, on one rank), a float32 regressor and an
+L-BFGS regressor.
 Expected failures, declared through parametrize_with_checks(expected_failed_checks=...):
 
 - float32 regressor, check_methods_subset_invariance and
@@ -10,8 +11,9 @@ Expected failures, declared through parametrize_with_checks(expected_failed_chec
   last bit with the size of the batch it is computed in and its place there (BLAS
   takes other kernels at tile edges and for single samples); these checks compare at
   rtol=1e-7, below float32's resolution (1.2e-7). Either may pass (an XPASS).
-- every estimator, check_sample_weight_equivalence_on_dense_data and
-  check_sample_weights_*: sample_weight is not supported yet.
+- the stochastic solvers, the checks that fit with sample_weight (listed in
+  expected_failed_checks): sample weights with SGD and Adam wait for the Trainer's;
+  the L-BFGS regressor passes them.
 
 The estimators under MPI are tests/mpi/cases_estimators.py (run by tests/test_mpi.py).
 """
@@ -39,14 +41,19 @@ FLOAT32_BATCH_REASON = (
     "(BLAS kernels differ at tile edges and for one sample); the check's rtol=1e-7 is "
     "below float32 resolution")
 SAMPLE_WEIGHT_REASON = "sample_weight is not supported yet"
-SMALL = dict(hidden_layer_sizes=(16,), max_iter=30)
+SMALL = dict(hidden_layer_sizes=(16,), max_iter=200)
 
 
 def expected_failed_checks(estimator):
-    failures = {name: SAMPLE_WEIGHT_REASON for name in (
-        "check_sample_weight_equivalence_on_dense_data", "check_sample_weights_not_an_array",
-        "check_sample_weights_list", "check_sample_weights_shape",
-        "check_sample_weights_not_overwritten", "check_sample_weights_invariance")}
+    failures = {}
+    if estimator.solver != "lbfgs":
+        failures = {name: SAMPLE_WEIGHT_REASON for name in (
+            "check_sample_weight_equivalence_on_dense_data",
+            "check_sample_weight_equivalence_on_sparse_data",
+            "check_sample_weights_not_an_array", "check_sample_weights_list",
+            "check_sample_weights_shape", "check_sample_weights_not_overwritten",
+            "check_sample_weights_invariance", "check_sample_weights_pandas_series",
+            "check_all_zero_sample_weights_error", "check_classifiers_one_label_sample_weights")}
     if estimator.dtype == "float32":
         failures.update(check_methods_subset_invariance=FLOAT32_BATCH_REASON,
                         check_methods_sample_order_invariance=FLOAT32_BATCH_REASON)
@@ -56,9 +63,10 @@ def expected_failed_checks(estimator):
 @parametrize_with_checks(
     [GhostMLPClassifier(**SMALL),
      GhostMLPRegressor(**SMALL),
-     GhostMLPClassifier(hidden_layer_sizes=(16, 8), max_iter=30, connectivity="ghost",
+     GhostMLPClassifier(hidden_layer_sizes=(16, 8), max_iter=200, connectivity="ghost",
                         blocks=1),
-     GhostMLPRegressor(**SMALL, dtype="float32")],
+     GhostMLPRegressor(**SMALL, dtype="float32"),
+     GhostMLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs")],
     expected_failed_checks=expected_failed_checks)
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
@@ -191,7 +199,8 @@ def test_float32_data_trains_in_float32(digits):
     X, y = digits
     clf = GhostMLPClassifier(**SMALL, random_state=0).fit(X.astype(np.float32), y)
     assert all(w.dtype == np.float32 for w in clf.coefs_ + clf.intercepts_)
-    assert clf.predict_proba(X).dtype == np.float32
+    assert clf.predict_proba(X.astype(np.float32)).dtype == np.float32
+    assert clf.predict_proba(X).dtype == np.float64      # outputs in X's dtype
     assert GhostMLPClassifier(**SMALL, dtype="float64").fit(
         X.astype(np.float32), y).coefs_[0].dtype == np.float64
 
@@ -282,3 +291,38 @@ def test_communicators_are_shared_by_clone_and_dropped_by_pickle(digits):
         assert clone(world).comm is MPI.COMM_WORLD
     finally:
         comm.Free()
+
+
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lbfgs_objective_gradient_is_central_differences(activation, weighted):
+    from ghostmlp.estimators.lbfgs import Objective
+    rng = np.random.RandomState(42)
+    X, y = rng.rand(5, 10), np.arange(5) % 3
+    clf = GhostMLPClassifier(solver="lbfgs", activation=activation, hidden_layer_sizes=4,
+                             alpha=1e-2, max_iter=1, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    objective = Objective(clf._current_network(), X, y.astype(np.int64), clf.alpha,
+                          rng.rand(5) if weighted else None)
+    theta = objective.pack(list(zip(clf.coefs_, clf.intercepts_)))
+    _, grad = objective(theta)
+    step, numeric = 1e-6, np.empty_like(theta)
+    for i in range(len(theta)):
+        e = np.zeros_like(theta)
+        e[i] = step
+        numeric[i] = (objective(theta + e)[0] - objective(theta - e)[0]) / (2 * step)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_lbfgs_sample_weights_equal_repeated_samples(digits):
+    X, y = digits[0][:60], digits[1][:60]
+    counts = np.arange(60) % 3
+    params = dict(solver="lbfgs", random_state=0, max_iter=15, hidden_layer_sizes=(8,))
+    weighted, repeated = fit_both(GhostMLPClassifier, GhostMLPClassifier, X, y, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted.fit(X, y, sample_weight=counts)
+        repeated.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
+    assert_same_weights(weighted, repeated, rtol=1e-7, atol=1e-9)

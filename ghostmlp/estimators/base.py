@@ -79,7 +79,10 @@ class GhostMLPBase(BaseEstimator):
         X = row_major(X)
         self.n_outputs_ = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
         if sample_weight is not None:
-            raise NotImplementedError("sample_weight")
+            sample_weight = _check_sample_weight(sample_weight, X.shape[0])
+            if self.solver in STOCHASTIC:
+                raise NotImplementedError("sample_weight with solver='sgd' or 'adam' waits for "
+                                          "the Trainer's sample weights; use solver='lbfgs'")
         if first:
             self._initialize(targets)
         stochastic = self.solver in STOCHASTIC
@@ -96,7 +99,7 @@ class GhostMLPBase(BaseEstimator):
             if stochastic:
                 self._fit_stochastic(X, targets, weights, seed, dtype, parts, incremental)
             else:
-                self._fit_lbfgs(X, targets, weights, seed, dtype)
+                self._fit_lbfgs(X, targets, weights, seed, dtype, sample_weight)
         except TrainingDiverged as error:
             raise SolverDiverged(f"{NON_FINITE} ({error})", error.epoch, error.step,
                                  error.learning_rate) from error
@@ -151,9 +154,9 @@ class GhostMLPBase(BaseEstimator):
         self._network = net
         return net
 
-    def _fit_lbfgs(self, X, targets, weights, seed, dtype):
+    def _fit_lbfgs(self, X, targets, weights, seed, dtype, sample_weight):
         net = self._build(X.shape[1], weights, seed, dtype, 1)
-        objective = lbfgs.Objective(net, X, targets, self.alpha)
+        objective = lbfgs.Objective(net, X, targets, self.alpha, sample_weight)
         self.n_iter_, theta = lbfgs.minimize(objective, self.max_iter, self.max_fun, self.tol,
                                              self.verbose)
         data_loss, _ = objective.data_loss(theta)
@@ -243,11 +246,12 @@ class GhostMLPBase(BaseEstimator):
     # --------------------------------------------------------------- predicting
 
     def _forward(self, X):
-        """The network's outputs [n_samples, n_outputs_] for X (dense or sparse)."""
+        """The network's outputs [n_samples, n_outputs_] for X (dense or sparse), in X's
+        dtype (float32 or float64) as scikit-learn's."""
         check_is_fitted(self, "coefs_")
         X = row_major(validate_data(self, X, accept_sparse=ACCEPT_SPARSE, dtype=FLOATS,
                                     reset=False))
-        return _outputs(self._current_network(), X)
+        return _outputs(self._current_network(), X).astype(X.dtype, copy=False)
 
     def _current_network(self):
         """The network holding coefs_ and intercepts_ (rebuilt when they were replaced)."""
@@ -299,6 +303,20 @@ def store(est, arguments):
     for name, value in arguments.items():
         if name not in ("self", "__class__"):
             setattr(est, name, value)
+
+
+def _check_sample_weight(sample_weight, n):
+    """sample_weight as float64[n] (scikit-learn's check: numbers, one per sample)."""
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim == 0:
+        w = np.full(n, float(w))
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected {(n,)}!")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative")
+    if not w.any():
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return w
 
 
 def _outputs(net, X):

@@ -9,18 +9,20 @@ from ghostmlp.estimators.rows import block, blocks
 
 
 class Objective:
-    """f(theta) = mean loss of the network over (X, Y) + 0.5 alpha ||W||^2 / n, and its gradient.
+    """f(theta) = L + 0.5 alpha ||W||^2 / S and its gradient, L = sum_i w_i loss_i / S.
 
-    theta packs the weights as scikit-learn packs them: every W[fan_in, fan_out]
-    flattened, layer by layer, then every b. The mean loss and its gradients are summed
-    over blocks of rows of X (a sparse X is densified a block at a time). On a grid
-    every rank computes the same values (the network's gradients are collective).
+    S = sum_i w_i (n without sample weights). theta packs the weights as scikit-learn
+    packs them: every W[fan_in, fan_out] flattened, layer by layer, then every b. L and
+    its gradients are summed over blocks of rows of X (a sparse X is densified a block at
+    a time). On a grid every rank computes the same values (Network.loss_and_gradients
+    is collective).
     """
 
-    def __init__(self, net, X, Y, alpha):
+    def __init__(self, net, X, Y, alpha, sample_weight=None):
         self.net, self.X, self.Y, self.alpha = net, X, Y, alpha
+        self.sample_weight = sample_weight
+        self.total = len(Y) if sample_weight is None else float(np.sum(sample_weight))
         self.shapes = [w.shape for w, _ in net.get_weights()]
-        self.evaluations = 0
 
     def pack(self, pairs):
         return np.concatenate([w.ravel() for w, _ in pairs] + [b.ravel() for _, b in pairs]
@@ -28,41 +30,38 @@ class Objective:
 
     def unpack(self, theta):
         """[(W, b)] of theta (views)."""
-        ws, start = [], 0
-        for shape in self.shapes:
-            ws.append(theta[start:start + shape[0] * shape[1]].reshape(shape))
-            start += shape[0] * shape[1]
-        bs = []
-        for shape in self.shapes:
-            bs.append(theta[start:start + shape[1]])
-            start += shape[1]
-        return list(zip(ws, bs))
+        ends = np.cumsum([a * b for a, b in self.shapes] + [b for _, b in self.shapes])
+        parts = np.split(theta, ends[:-1])
+        layers = len(self.shapes)
+        return [(parts[l].reshape(self.shapes[l]), parts[layers + l]) for l in range(layers)]
 
     def data_loss(self, theta):
-        """(mean loss, [(dW, db)]) of the network at theta, without the penalty."""
-        net = self.net
+        """(L, [(dL/dW, dL/db)]) of the network at theta, without the penalty."""
+        net, w = self.net, self.sample_weight
         net.set_weights(self.unpack(theta))
-        n = len(self.Y)
         loss, grads = 0.0, None
-        for start, stop in blocks(n):
-            xb = block(self.X, start, stop, net.dtype)
-            share = (stop - start) / n
-            loss += share * net.evaluate(xb, self.Y[start:stop])["loss"]
-            part = net.gradients(xb, self.Y[start:stop])
+        for start, stop in blocks(len(self.Y)):
+            weight = stop - start if w is None else float(np.sum(w[start:stop]))
+            if weight == 0:
+                continue
+            part_loss, part = net.loss_and_gradients(
+                block(self.X, start, stop, net.dtype), self.Y[start:stop],
+                None if w is None else w[start:stop])
+            share = weight / self.total
+            loss += share * part_loss
             grads = ([(share * gw, share * gb) for gw, gb in part] if grads is None else
-                     [(w + share * gw, b + share * gb) for (w, b), (gw, gb) in zip(grads, part)])
+                     [(gw0 + share * gw, gb0 + share * gb)
+                      for (gw0, gb0), (gw, gb) in zip(grads, part)])
         return loss, grads
 
     def penalty(self, theta):
-        """0.5 alpha ||W||^2 / n over every W of theta (biases are not penalised)."""
+        """0.5 alpha ||W||^2 / S over every W of theta (biases are not penalised)."""
         return 0.5 * self.alpha * sum(float(np.dot(w.ravel(), w.ravel()))
-                                      for w, _ in self.unpack(theta)) / len(self.Y)
+                                      for w, _ in self.unpack(theta)) / self.total
 
     def __call__(self, theta):
-        self.evaluations += 1
         loss, grads = self.data_loss(theta)
-        n = len(self.Y)
-        grads = [(gw + (self.alpha / n) * w, gb)
+        grads = [(gw + (self.alpha / self.total) * w, gb)
                  for (gw, gb), (w, _) in zip(grads, self.unpack(theta))]
         return loss + self.penalty(theta), self.pack(grads)
 
