@@ -108,9 +108,9 @@ cdef inline void bias_activation_core(int n, int batch, floating* z, floating* b
         elif act == TANH:
             for i in range(B):
                 row[i] = tanh_of(row[i] + bj)
-        elif act == RELU:
+        elif act == RELU:       # NaN stays NaN (as numpy.maximum): a bad input is not hidden
             for i in range(B):
-                row[i] = row[i] + bj if row[i] + bj > 0 else 0
+                row[i] = 0 if row[i] + bj <= 0 else row[i] + bj
         else:
             for i in range(B):
                 row[i] = row[i] + bj

@@ -100,8 +100,9 @@ class _GhostMLPBase(BaseEstimator):
                 raise
             raise ValueError(f"cannot lay out layers {net.sizes} (input first) over the "
                              f"ranks: {error}") from error
-        history = net.fit(X, targets, epochs=int(self.epochs), batch_size=int(self.batch_size),
-                          shuffle=bool(self.shuffle))
+        history = net.fit(X, targets, max_epochs=int(self.epochs),
+                          batch_size=int(self.batch_size), shuffle=bool(self.shuffle),
+                          n_iter_no_change=None)
         if not np.isfinite(history["loss"][-1]):
             raise ValueError(f"training diverged: the loss of epoch {net.epochs_trained} is "
                              f"{history['loss'][-1]}; lower learning_rate or scale the data")

@@ -146,6 +146,19 @@ def test_bias_activation_large_arguments(dtype, act):
         np.testing.assert_allclose(z[:, 3], e / e.sum(), rtol=RTOL[dtype])
 
 
+@dtypes
+@pytest.mark.parametrize("act", ALL_ACTS, ids=_id_act)
+def test_bias_activation_keeps_nan(dtype, act):
+    """A NaN input stays NaN, as in numpy (relu included: numpy.maximum(nan, 0) is nan), so
+    that the loss shows a bad input instead of hiding it."""
+    z = np.array([[np.nan, 1.0], [2.0, -1.0]], dtype=dtype)
+    bias_activation(z, np.zeros(2, dtype=dtype), act)
+    with np.errstate(invalid="ignore"):
+        ref = act_ref(np.array([[np.nan, 1.0], [2.0, -1.0]]), act)
+    np.testing.assert_array_equal(np.isnan(z), np.isnan(ref))
+    assert np.isnan(z[0, 0])
+
+
 def test_bias_activation_softmax_is_per_column():
     """Softmax normalises over the neurons (axis 0) of each sample, not over the batch."""
     z = np.array([[0.0, 1.0, 2.0], [np.log(3.0), 1.0, 2.0]])

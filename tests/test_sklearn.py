@@ -172,7 +172,7 @@ def test_divergence_raises_and_leaves_the_estimator_unfitted():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 3))
     reg = GhostMLPRegressor(activation="relu", learning_rate=1.0, epochs=3)
-    with pytest.raises(ValueError, match="training diverged"):
+    with pytest.raises(ghostmlp.TrainingDiverged, match="training diverged"):
         reg.fit(X, 1e3 * X[:, 0])
     assert not hasattr(reg, "network_") and not hasattr(reg, "n_outputs_")
 
