@@ -1,4 +1,4 @@
-/* float32 row loops of e^x, sigmoid and a softmax's middle pass for ghostmlp's kernels. */
+/* float32 row loops of e^x, sigmoid, an exp output and a softmax's middle pass for ghostmlp's kernels. */
 #ifndef GHOSTMLP_ACTIVATIONS_H
 #define GHOSTMLP_ACTIVATIONS_H
 #include <math.h>
@@ -44,6 +44,12 @@ GHOSTMLP_CLONES static void ghostmlp_sigmoid_rowf(float *row, ptrdiff_t n, float
         float s = 1.0f / (1.0f + e);
         row[i] = z >= 0.0f ? s : e * s;
     }
+}
+
+/* row[i] := e^(row[i] + bias), clamped as ghostmlp_expf: an exp output never overflows to inf. */
+GHOSTMLP_CLONES static void ghostmlp_exp_bias_rowf(float *row, ptrdiff_t n, float bias) {
+    for (ptrdiff_t i = 0; i < n; i++)
+        row[i] = ghostmlp_expf(row[i] + bias);
 }
 
 /* row[i] := e^(row[i] - shift[i]); total[i] += row[i]: a softmax's middle pass. */

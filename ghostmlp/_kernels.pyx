@@ -28,11 +28,15 @@ cdef extern from *:
 
 BUILD_INFO = GHOSTMLP_BUILD_INFO.decode()
 
-# Activation codes (hidden: SIGMOID, TANH, RELU; output: SOFTMAX, SIGMOID, IDENTITY) and
-# loss codes (squared loss, paper eq. 4; cross-entropy), as the cores read them.
-SIGMOID, TANH, RELU, IDENTITY, SOFTMAX = (
-    _layer.SIGMOID, _layer.TANH, _layer.RELU, _layer.IDENTITY, _layer.SOFTMAX)
-MSE, CROSS_ENTROPY = _layer.MSE, _layer.CROSS_ENTROPY
+# Activation codes (hidden: SIGMOID, TANH, RELU, IDENTITY; output: SOFTMAX, SIGMOID,
+# IDENTITY, EXP) and loss codes (squared loss, paper eq. 4; cross-entropy; half Poisson
+# deviance), as the cores read them.
+SIGMOID, TANH, RELU, IDENTITY, SOFTMAX, EXP = (
+    _layer.SIGMOID, _layer.TANH, _layer.RELU, _layer.IDENTITY, _layer.SOFTMAX, _layer.EXP)
+MSE, CROSS_ENTROPY, POISSON = _layer.MSE, _layer.CROSS_ENTROPY, _layer.POISSON
+# The output activations each loss's delta is written for (output_delta_core).
+LOSS_OUTPUTS = {MSE: (SOFTMAX, SIGMOID, IDENTITY), CROSS_ENTROPY: (SOFTMAX, SIGMOID),
+                POISSON: (EXP,)}
 FUSED_ROW_MIN_BYTES = _layer.FUSED_ROW_MIN_BYTES
 
 
@@ -52,7 +56,7 @@ def bias_activation(floating[:, ::1] z, floating[::1] bias, int activation, scra
     """
     cdef int n = z.shape[0], batch = z.shape[1]
     _check(bias is None or bias.shape[0] == n, "bias must have one entry per row of z")
-    _check(0 <= activation <= _layer.SOFTMAX, "unknown activation code")
+    _check(0 <= activation <= _layer.EXP, "unknown activation code")
     cdef floating[::1] s = _scratch_like(z, 2 * batch) if scratch is None else scratch
     _check(s.shape[0] >= 2 * batch, "scratch must hold 2 B values")
     cdef floating* b = NULL if bias is None else &bias[0]
@@ -72,7 +76,7 @@ def forward_slice(floating[:, ::1] h, floating[:, ::1] w, floating[::1] bias,
     _check(h.shape[0] == n_in, "h must have fan_in rows")
     _check(bias.shape[0] == n_out and out.shape[0] == n_out and out.shape[1] == batch,
            "bias and out must match W's fan_out and h's batch")
-    _check(0 <= activation <= _layer.SOFTMAX, "unknown activation code")
+    _check(0 <= activation <= _layer.EXP, "unknown activation code")
     _check(0 <= start < end <= n_out, "need 0 <= start < stop <= fan_out")
     _check(activation != _layer.SOFTMAX or end - start == n_out, "softmax needs the whole layer")
     cdef floating[::1] s = _scratch_like(out, 2 * batch) if scratch is None else scratch
@@ -82,31 +86,53 @@ def forward_slice(floating[:, ::1] h, floating[:, ::1] w, floating[::1] bias,
                      &out[start, 0], activation, &s[0])
 
 
+cdef void _check_output(int activation, int loss) except *:
+    _check(loss in LOSS_OUTPUTS, "unknown loss code")
+    _check(activation in LOSS_OUTPUTS[loss],
+           "cross-entropy needs a softmax or sigmoid output" if loss == _layer.CROSS_ENTROPY
+           else "the Poisson loss needs an exp output" if loss == _layer.POISSON
+           else "the squared loss needs a softmax, sigmoid or identity output")
+
+
+cdef floating* _weights(floating[::1] weights, int batch, double* total) except? NULL:
+    """Pointer to weights[B] (NULL for None); total 0 becomes B or sum_i w_i."""
+    cdef Py_ssize_t i
+    cdef double summed = 0
+    if weights is None:
+        if total[0] == 0:
+            total[0] = batch
+        return NULL
+    _check(weights.shape[0] == batch, "weights must be [B]")
+    if total[0] == 0:
+        for i in range(batch):
+            summed += weights[i]
+        total[0] = summed
+    return &weights[0]
+
+
 def output_delta(floating[:, ::1] a, floating[:, ::1] y, floating[:, ::1] delta,
-                 int activation, int loss):
-    """Batch-mean loss of A[n, B] against one-hot or soft targets Y[n, B]; DELTA := dLoss/dZ."""
+                 int activation, int loss, floating[::1] weights=None, double total=0):
+    """sum_i w_i loss_i / total of A[n, B] against targets Y[n, B]; DELTA := its dLoss/dZ.
+
+    weights: w[B] (None: all 1); total 0: sum_i w_i, the batch's (weighted) mean.
+    """
     cdef int n = a.shape[0], batch = a.shape[1]
     cdef double result
     _check(y.shape[0] == n and y.shape[1] == batch and delta.shape[0] == n
            and delta.shape[1] == batch, "a, y and delta must have the same shape")
-    _check(activation in (_layer.SIGMOID, _layer.IDENTITY, _layer.SOFTMAX), "unknown output activation code")
-    _check(loss in (_layer.MSE, _layer.CROSS_ENTROPY), "unknown loss code")
-    _check(not (loss == _layer.CROSS_ENTROPY and activation == _layer.IDENTITY),
-           "cross-entropy needs a softmax or sigmoid output")
+    _check_output(activation, loss)
+    cdef floating* wp = _weights(weights, batch, &total)
     scratch = _scratch_like(a, 2 * batch)
     cdef floating[::1] s = scratch
     with nogil:
-        result = output_delta_core(n, batch, &a[0, 0], &y[0, 0], batch, 1, NULL,
+        result = output_delta_core(n, batch, &a[0, 0], &y[0, 0], batch, 1, NULL, wp, total,
                                    &delta[0, 0], activation, loss, &s[0])
     return result
 
 
 def loss_delta(floating[:, ::1] a, target, floating[:, ::1] delta, int activation, int loss,
-               floating[::1] scratch):
-    """Batch-mean loss of A[n, B]; DELTA := dLoss/dZ. target: labels int64[B] or rows Y[B, n].
-
-    scratch: 2 B values of a's dtype.
-    """
+               floating[::1] scratch, floating[::1] weights=None, double total=0):
+    """output_delta with target: labels int64[B] or rows Y[B, n]. scratch: 2 B values."""
     cdef int n = a.shape[0], batch = a.shape[1]
     cdef const long long[::1] labels
     cdef floating[:, ::1] rows
@@ -115,6 +141,8 @@ def loss_delta(floating[:, ::1] a, target, floating[:, ::1] delta, int activatio
     cdef double result
     _check(delta.shape[0] == n and delta.shape[1] == batch and scratch.shape[0] >= 2 * batch,
            "delta must be [n, B] and scratch hold 2 B values")
+    _check_output(activation, loss)
+    cdef floating* wp = _weights(weights, batch, &total)
     if target.ndim == 1:
         labels = target
         _check(labels.shape[0] == batch, "labels must be [B]")
@@ -124,7 +152,7 @@ def loss_delta(floating[:, ::1] a, target, floating[:, ::1] delta, int activatio
         _check(rows.shape[0] == batch and rows.shape[1] == n, "targets must be [B, n]")
         yp = &rows[0, 0]
     with nogil:
-        result = output_delta_core(n, batch, &a[0, 0], yp, 1, n, lp, &delta[0, 0],
+        result = output_delta_core(n, batch, &a[0, 0], yp, 1, n, lp, wp, total, &delta[0, 0],
                                    activation, loss, &scratch[0])
     return result
 

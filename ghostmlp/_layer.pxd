@@ -6,18 +6,23 @@ from ghostmlp._blas cimport gemm, gemv, ger, dot, axpy
 
 cdef extern from "_activations.h":
     void ghostmlp_sigmoid_rowf(float* row, Py_ssize_t n, float bias) noexcept nogil
+    void ghostmlp_exp_bias_rowf(float* row, Py_ssize_t n, float bias) noexcept nogil
     void ghostmlp_exp_rowf(float* row, const float* shift, float* total, Py_ssize_t n) noexcept nogil
 
 cdef enum:
-    # Activation codes (hidden: SIGMOID, TANH, RELU; output: SOFTMAX, SIGMOID, IDENTITY).
+    # Activation codes (hidden: SIGMOID, TANH, RELU, IDENTITY; output: SOFTMAX, SIGMOID,
+    # IDENTITY, EXP). EXP is the Poisson loss's output alone: its delta a - y needs no act'.
     SIGMOID = 0
     TANH = 1
     RELU = 2
     IDENTITY = 3
     SOFTMAX = 4
-    # Losses: squared loss 1/2 sum_k (y'_k - y_k)^2 (paper eq. 4), cross-entropy.
+    EXP = 5
+    # Losses: squared loss 1/2 sum_k (y'_k - y_k)^2 (paper eq. 4), cross-entropy, half
+    # Poisson deviance sum_k y_k log(y_k / y'_k) - y_k + y'_k.
     MSE = 0
     CROSS_ENTROPY = 1
+    POISSON = 2
     # At batch 1 the fused row pass (one read and one write of W for delta and update)
     # beats gemv + ger (two reads and one write) when W streams from memory, not from a
     # core's L2 (1 MiB and more here); below that it is break-even or slower. Measured in
@@ -88,7 +93,8 @@ cdef inline void bias_activation_core(int n, int batch, floating* z, floating* b
                                floating* scratch) noexcept nogil:
     """H[n, B] := act(Z[n, B] + b[n]) in place; bias may be NULL; softmax runs over n.
 
-    scratch: 2 * B values, used by softmax only.
+    scratch: 2 * B values, used by softmax only. EXP in float32 is clamped at e^88 (float32's
+    largest value is 3.4e38 = e^88.7); in float64 e^z overflows to inf only above z = 709.
     """
     cdef Py_ssize_t j, i, B = batch
     cdef floating bj
@@ -111,6 +117,12 @@ cdef inline void bias_activation_core(int n, int batch, floating* z, floating* b
         elif act == RELU:       # NaN stays NaN (as numpy.maximum): a bad input is not hidden
             for i in range(B):
                 row[i] = 0 if row[i] + bj <= 0 else row[i] + bj
+        elif act == EXP:
+            if floating is float:
+                ghostmlp_exp_bias_rowf(row, B, bj)
+            else:
+                for i in range(B):
+                    row[i] = exp(row[i] + bj)
         else:
             for i in range(B):
                 row[i] = row[i] + bj
@@ -130,21 +142,32 @@ cdef inline void forward_core(int n_in, int n_out, int batch, floating* h, float
     bias_activation_core(n_out, batch, out, bias, act, scratch)
 
 
+cdef inline floating sample_scale(floating* weights, Py_ssize_t i, floating c) noexcept nogil:
+    """w_i c, the factor of sample i's delta (w_i = 1 where weights is NULL)."""
+    return c * weights[i] if weights != NULL else c
+
+
 cdef inline double output_delta_core(int n, int batch, floating* a, floating* y,
                               Py_ssize_t y_neuron_stride, Py_ssize_t y_sample_stride,
-                              long long* labels, floating* delta, int act, int loss,
+                              long long* labels, floating* weights, double total,
+                              floating* delta, int act, int loss,
                               floating* scratch) noexcept nogil:
-    """Batch-mean loss of A[n, B] against targets; DELTA[n, B] := d(mean loss)/dZ.
+    """sum_i w_i loss_i / total over A[n, B]; DELTA[k, i] := w_i dloss_i/dZ[k, i] / total.
 
-    Targets are either dense, y[k, i] at ``y[k * y_neuron_stride + i * y_sample_stride]``,
-    or class indices ``labels[B]`` (y = one-hot). Returns the loss as a double.
+    w_i = weights[i], or 1 where weights is NULL; total = B (or sum_i w_i) makes these the
+    batch's (weighted) mean and its gradient, a larger total this batch's part of a larger
+    batch's. Targets are either dense, y[k, i] at ``y[k * y_neuron_stride + i *
+    y_sample_stride]``, or class indices ``labels[B]`` (y = one-hot). Returns a double.
     Squared loss per sample: 1/2 sum_k (a_k - y_k)^2, its delta taken through act'
     (through the full softmax Jacobian for softmax). Cross-entropy per sample:
     -sum_k y_k log a_k (softmax) or the binary form (sigmoid); delta a sum(y) - y, a - y.
+    Poisson (exp output, a = e^z): sum_k y_k log(y_k / a_k) - y_k + a_k, 0 log 0 = 0
+    (scikit-learn's poisson_loss); delta a - y.
     """
     cdef Py_ssize_t k, i, B = batch
-    cdef double total = 0, tiny = 1e-300    # keeps log finite where a rounds to 0 or 1
-    cdef floating scale = (<floating>1) / batch
+    cdef double summed = 0, tiny = 1e-300  # keeps log finite where a rounds to 0 or 1
+    cdef double wi = 1
+    cdef floating c = (<floating>1) / <floating>total
     cdef floating ak, yk, g
     cdef floating* row
     cdef floating* drow
@@ -160,32 +183,38 @@ cdef inline double output_delta_core(int n, int batch, floating* a, floating* y,
                 yk = 1 if labels[i] == k else 0
             else:
                 yk = y[k * y_neuron_stride + i * y_sample_stride]
+            if weights != NULL:
+                wi = weights[i]
             if loss == MSE:
                 g = ak - yk
-                total += 0.5 * g * g
+                summed += wi * (0.5 * g * g)
                 if act == SOFTMAX:
                     col[i] += g * ak         # sum_j g_j a_j, for the Jacobian below
                     drow[i] = g
                 else:
-                    drow[i] = g * derivative(ak, act) * scale
+                    drow[i] = g * derivative(ak, act) * sample_scale(weights, i, c)
+            elif loss == POISSON:
+                summed += wi * ((yk * log(yk / max(<double>ak, tiny)) if yk != 0 else 0)
+                                - yk + ak)
+                drow[i] = (ak - yk) * sample_scale(weights, i, c)
             elif act == SOFTMAX:
-                total -= yk * log(max(<double>ak, tiny)) if yk != 0 else 0
+                summed -= wi * (yk * log(max(<double>ak, tiny)) if yk != 0 else 0)
                 col[i] += yk                 # sum_j y_j, 1 for one-hot rows
                 drow[i] = yk
             else:
-                total -= (yk * log(max(<double>ak, tiny)) if yk != 0 else 0) + (
-                    (1 - yk) * log(max(<double>(1 - ak), tiny)) if yk != 1 else 0)
-                drow[i] = (ak - yk) * scale
+                summed -= wi * ((yk * log(max(<double>ak, tiny)) if yk != 0 else 0) + (
+                    (1 - yk) * log(max(<double>(1 - ak), tiny)) if yk != 1 else 0))
+                drow[i] = (ak - yk) * sample_scale(weights, i, c)
     if act == SOFTMAX:
         for k in range(n):
             row = a + k * B
             drow = delta + k * B
             for i in range(B):
                 if loss == MSE:
-                    drow[i] = row[i] * (drow[i] - col[i]) * scale
+                    drow[i] = row[i] * (drow[i] - col[i]) * sample_scale(weights, i, c)
                 else:
-                    drow[i] = (row[i] * col[i] - drow[i]) * scale
-    return total / batch
+                    drow[i] = (row[i] * col[i] - drow[i]) * sample_scale(weights, i, c)
+    return summed / total
 
 
 cdef inline void backprop_core(int n, int n_next, int batch, floating* delta_next, floating* w_next,

@@ -48,7 +48,7 @@ cdef class Step:
     reduce_gradients: backward() writes the gradients, hands each layer's to the
     exchange (gradients_done(l)) as soon as it is written, and updates every bucket of
     layers once the exchange's reducer has summed it over the replicas; loss_slot: a
-    one-value array where loss_delta() leaves scale x its loss, to be summed with them.
+    one-value array where loss_delta() leaves its share of the loss, summed with them.
     """
 
     def __cinit__(self, plan, pieces, buffers, optimizer, exchange, int loss, int output_act,
@@ -140,14 +140,18 @@ cdef class Step:
         else:
             _forward(self, <float*>xp)
 
-    def loss_delta(self, target, double scale=1):
-        """Batch-mean loss of the last forward pass; writes the output layer's deltas.
+    def loss_delta(self, target, weights=None, double total=0):
+        """sum_i w_i loss_i / total over the last forward pass; writes the output deltas of it.
 
-        target: class indices int64[B], or rows Y[B, n_out] of the network's dtype; the
-        deltas are multiplied by `scale` (B / B_global: this batch's share of a mean).
+        target: class indices int64[B], or rows Y[B, n_out] of the network's dtype;
+        weights: w[B] of that dtype (None: all 1); total 0: sum_i w_i (B unweighted), the
+        batch's mean. A share of a global batch passes the global total: the result and
+        the deltas are then its part of that batch's mean, and the result is left in the
+        loss slot to be summed over the shares.
         """
         cdef long long* labels = NULL
         cdef void* rows = NULL
+        cdef void* w = NULL
         if self.batch == 0:
             raise RuntimeError("loss_delta() needs a forward() first")
         if isinstance(target, numpy.ndarray) and target.ndim == 1 and target.shape[0] == self.batch:
@@ -158,14 +162,23 @@ cdef class Step:
         else:
             raise ValueError(f"target must be labels int64[{self.batch}] or targets "
                              f"[{self.batch}, {self.n_outputs}] of the network's dtype")
+        if weights is not None:
+            if not (isinstance(weights, numpy.ndarray) and weights.ndim == 1
+                    and weights.shape[0] == self.batch):
+                raise ValueError(f"weights must be [{self.batch}] of the network's dtype")
+            w = _data(weights, self.typenum, self.batch, "weights")
+        if total == 0:
+            total = self.batch if weights is None else float(numpy.sum(weights, dtype=numpy.float64))
+        if not total > 0:
+            raise ValueError(f"the total weight must be > 0, got {total}")
         if self.typenum == cnp.NPY_FLOAT64:
-            loss = _loss(self, <double*>rows, labels, scale)
+            loss = _loss(self, <double*>rows, labels, <double*>w, total)
             if self.loss_slot != NULL:
-                (<double*>self.loss_slot)[0] = loss * scale
+                (<double*>self.loss_slot)[0] = loss
         else:
-            loss = _loss(self, <float*>rows, labels, <float>scale)
+            loss = _loss(self, <float*>rows, labels, <float*>w, total)
             if self.loss_slot != NULL:
-                (<float*>self.loss_slot)[0] = <float>(loss * scale)
+                (<float*>self.loss_slot)[0] = <float>loss
         return loss
 
     def backward(self, double learning_rate, long step):
@@ -189,10 +202,10 @@ cdef class Step:
             else:
                 _apply_all(self, <float>learning_rate, step, first, top)
 
-    def train(self, x, target, double learning_rate, long step, double scale=1):
-        """forward(x), loss_delta(target, scale), backward(learning_rate, step); returns the loss."""
+    def train(self, x, target, double learning_rate, long step, weights=None, double total=0):
+        """forward(x), loss_delta(target, weights, total), backward(learning_rate, step); its loss."""
         self.forward(x)
-        loss = self.loss_delta(target, scale)
+        loss = self.loss_delta(target, weights, total)
         self._backward(UPDATE, learning_rate, step)
         return loss
 
@@ -276,17 +289,14 @@ cdef int _forward(Step s, floating* x) except -1:
     return 0
 
 
-cdef double _loss(Step s, floating* rows, long long* labels, floating scale) except? -1:
+cdef double _loss(Step s, floating* rows, long long* labels, floating* weights,
+                  double total) except? -1:
     cdef Layer* L = &s.layers[s.n_layers - 1]
     cdef double result
-    cdef Py_ssize_t i, n = s.n_outputs * <Py_ssize_t>s.batch
-    cdef floating* deltas = <floating*>L.deltas
     with nogil:
         result = output_delta_core(s.n_outputs, s.batch, <floating*>L.acts, rows, 1, s.n_outputs,
-                                   labels, deltas, s.output_act, s.loss, <floating*>s.scratch)
-        if scale != 1:
-            for i in range(n):
-                deltas[i] = deltas[i] * scale
+                                   labels, weights, total, <floating*>L.deltas, s.output_act,
+                                   s.loss, <floating*>s.scratch)
     return result
 
 

@@ -12,14 +12,21 @@ from ghostmlp.partition import slice_bounds
 BUCKET_BYTES = 25 * 2**20   # gradients summed over replicas together (as PyTorch DDP)
 
 
+def total_weight(n, weights):
+    """The total weight of a batch of n samples: n, or sum_i w_i (in float64) for weights[n]."""
+    return n if weights is None else float(np.sum(weights, dtype=np.float64))
+
+
 class Engine:
     """The step of one rank of a (D, M) grid, over global batches that every rank is given.
 
     Replica d computes the contiguous share share(n) of each global batch of n samples
-    (shares differ by at most one), scales its output deltas by its share of the batch,
-    and with D > 1 sums the gradients over the replicas (in buckets, during backward)
-    before the update: the step equals the serial step on the whole batch. Model
-    parallelism within a replica is the layout's; exchange is None when serial.
+    (shares differ by at most one) and divides its output deltas by the global batch's
+    total weight (n, or sum_i w_i with sample weights), so that its gradients are its part
+    of the batch's mean; with D > 1 the gradients are summed over the replicas (in
+    buckets, during backward) before the update: the step equals the serial step on the
+    whole batch. Model parallelism within a replica is the layout's; exchange is None
+    when serial. weights: the global batch's sample weights w[n], or None (all 1).
     """
 
     def __init__(self, layout, fan_ins, dtype, optimizer, loss, output_activation, exchange,
@@ -74,14 +81,20 @@ class Engine:
 
     # ------------------------------------------------------------------- steps
 
-    def train(self, xb, tb, n, lr):
-        """One step on this replica's rows xb, tb of a global batch of n; its mean loss."""
+    def share_weights(self, n, weights):
+        """(this replica's share of a global batch's weights, their total): (None, n) unweighted."""
+        lo, hi = self.share(n)
+        return None if weights is None else weights[lo:hi], total_weight(n, weights)
+
+    def train(self, xb, tb, n, lr, weights=None):
+        """One step on this replica's rows xb, tb of a global batch of n; its (weighted) mean loss."""
         t = self.parameters.step_count + 1
+        wb, total = self.share_weights(n, weights)
         with self.timed(step=True):
             if self.replicas == 1:
-                loss = self.step.train(xb, tb, lr, t)
+                loss = self.step.train(xb, tb, lr, t, wb, total)
             elif len(xb):
-                self.step.train(xb, tb, lr, t, len(xb) / n)
+                self.step.train(xb, tb, lr, t, wb, total)
                 loss = self._summed_loss()
             else:
                 loss = self._empty_step(lr, t)
@@ -95,18 +108,19 @@ class Engine:
             with self.timed():
                 self.step.forward(xb)
 
-    def loss(self, tb, n):
-        """Mean loss over the global batch of n of the last forward(); prepares backward()."""
+    def loss(self, tb, n, weights=None):
+        """(Weighted) mean loss over the global batch of n of the last forward(); prepares backward()."""
+        wb, total = self.share_weights(n, weights)
         with self.timed():
             if self._share == 0:
                 self.parameters.loss_slot[0] = 0
             else:
-                local = self.step.loss_delta(tb, self._share / n)
+                local = self.step.loss_delta(tb, wb, total)
                 if self.replicas == 1:
                     return local
-            total = self.parameters.loss_slot.astype(np.float64)
-            self.exchange.allreduce_sum(total, across="replicas")
-        return float(total[0])
+            summed = self.parameters.loss_slot.astype(np.float64)
+            self.exchange.allreduce_sum(summed, across="replicas")
+        return float(summed[0])
 
     def backward(self, lr):
         """Back-propagate the last loss() and update (the replicas' gradients summed)."""
@@ -143,20 +157,27 @@ class Engine:
             self.exchange.allreduce_sum(bad)
         return bad[0] == 0
 
-    def gradients(self, xb, tb, n):
-        """Write the gradients of the mean loss over the global batch; nothing changes."""
+    def gradients(self, xb, tb, n, weights=None):
+        """Write the gradients of the (weighted) mean loss over the global batch; that loss.
+
+        Nothing else changes. With replicas, one all-reduce sums the gradients and the loss.
+        """
         self.require_gradients()
         self.bind(max(len(xb), 1))
-        grads = self.parameters.segment("grads")
+        wb, total = self.share_weights(n, weights)
+        summed = self.parameters.gradients_and_loss()
+        loss = 0.0
         with self.inference():
             if len(xb):
                 self.step.forward(xb)
-                self.step.loss_delta(tb, len(xb) / n)
+                loss = self.step.loss_delta(tb, wb, total)
                 self.step.gradients()
             else:
-                grads[:] = 0
+                summed[:] = 0
         if self.replicas > 1:
-            self.exchange.allreduce_sum(grads, across="replicas")
+            self.exchange.allreduce_sum(summed, across="replicas")
+            loss = float(summed[-1])
+        return loss
 
     def outputs(self, batch):
         """The output layer's activations of the last forward pass, as a view [n_out, B]."""

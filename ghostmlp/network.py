@@ -2,15 +2,15 @@
 import numpy as np
 
 from ghostmlp import _kernels, defaults, train
-from ghostmlp.engine import BUCKET_BYTES, Engine
+from ghostmlp.engine import BUCKET_BYTES, Engine, total_weight
 from ghostmlp.layout import Layout
 from ghostmlp.optim import resolve
 from ghostmlp.params import DTYPES
 from ghostmlp.schedule import Schedule, resolve as resolve_schedule
 from ghostmlp.partition import check_layout, connectivity_mask, edge_count, slice_sizes
 from ghostmlp.validate import (
-    check_count, check_grid, check_inputs, check_layer, check_network, check_positive, check_targets,
-    check_weight_pairs)
+    check_count, check_grid, check_inputs, check_layer, check_network, check_output, check_positive,
+    check_sample_weight, check_targets, check_weight_pairs)
 
 ACTIVATIONS = {
     "sigmoid": _kernels.SIGMOID,
@@ -18,10 +18,12 @@ ACTIVATIONS = {
     "relu": _kernels.RELU,
     "identity": _kernels.IDENTITY,
     "softmax": _kernels.SOFTMAX,
+    "exp": _kernels.EXP,
 }
-HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
-OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity")
-LOSSES = {"mse": _kernels.MSE, "cross_entropy": _kernels.CROSS_ENTROPY}
+HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity", "exp")
+LOSSES = {"mse": _kernels.MSE, "cross_entropy": _kernels.CROSS_ENTROPY,
+          "poisson": _kernels.POISSON}
 
 PREDICT_CHUNK = 1024
 PLAN_BATCH = 32             # the minibatch grid="auto" plans for, unless told
@@ -31,9 +33,12 @@ class Network:
     """A multilayer perceptron: one input layer, hidden layers, one output layer.
 
     Conventions: the loss of a batch is the mean over its samples of the per-sample
-    loss; the squared loss ("mse", the paper's eq. 4) of a sample is
-    1/2 sum_k (y'_k - y_k)^2, the cross-entropy -sum_k y_k log y'_k (softmax output) or
-    -sum_k [y_k log y'_k + (1 - y_k) log(1 - y'_k)] (sigmoid output). Targets are class
+    loss, sum_i w_i loss_i / sum_i w_i with sample weights w (scikit-learn's); the
+    squared loss ("mse", the paper's eq. 4) of a sample is 1/2 sum_k (y'_k - y_k)^2, the
+    cross-entropy -sum_k y_k log y'_k (softmax output) or
+    -sum_k [y_k log y'_k + (1 - y_k) log(1 - y'_k)] (sigmoid output), the Poisson loss
+    ("poisson", exp output y' = e^z, targets >= 0) the half deviance
+    sum_k y_k log(y_k / y'_k) - y_k + y'_k (scikit-learn's poisson_loss). Targets are class
     indices ``y[B]`` or rows ``Y[B, n_out]`` (one-hot or soft). Weights are
     ``W[fan_in, fan_out]``, biases ``b[fan_out]``. The update is the optimizer's
     (``ghostmlp.optim``: SGD, Adam, AdamW; by default Adam at 1e-3, see ghostmlp.defaults);
@@ -153,8 +158,9 @@ class Network:
         kinds = [k for k, _, _ in self.layers]
         if len(kinds) < 2 or kinds[-1] != "output":
             raise ValueError("initialize: the network needs an 'input' and an 'output' layer")
-        if self.loss == "cross_entropy" and self.layers[-1][2] == "identity":
-            raise ValueError("initialize: loss 'cross_entropy' needs a softmax or sigmoid output")
+        check_output(self.loss, self.layers[-1][2], tuple(
+            name for name in OUTPUT_ACTIVATIONS
+            if ACTIVATIONS[name] in _kernels.LOSS_OUTPUTS[LOSSES[self.loss]]))
         if self.grid == "auto":
             self._choose_grid(check_count("batch_size", batch_size), machine)
         check_layout(self.sizes, self.workers, self.connectivity, self.blocks)
@@ -234,13 +240,14 @@ class Network:
                                                     slice_sizes(len(X), self.grid[0]))
         return outputs.copy()
 
-    def compute_loss(self, Y):
-        """Mean loss of the last forward()'s batch against targets Y; prepares backward()."""
+    def compute_loss(self, Y, sample_weight=None):
+        """(Weighted) mean loss of the last forward()'s batch against Y; prepares backward()."""
         if self._stage is None:
             raise RuntimeError("compute_loss: call forward(X) first")
         targets = self._targets(Y, self._batch)
+        weights = check_sample_weight(sample_weight, self._batch, self.dtype)
         lo, hi = self._engine.share(self._batch)
-        loss = self._engine.loss(targets[lo:hi], self._batch)
+        loss = self._engine.loss(targets[lo:hi], self._batch, weights)
         self._stage = "loss"
         return loss
 
@@ -254,33 +261,46 @@ class Network:
         self._engine.backward(self._rate(learning_rate))
         self._stage = None
 
-    def train_step(self, X, Y, learning_rate=None):
-        """forward + loss + backward + update on one batch; returns the batch-mean loss."""
-        X = self._inputs(X)
-        targets = self._targets(Y, len(X))
-        share = self._engine.bind_share(len(X))
-        self._stage = None
-        return self._engine.train(X[share], targets[share], len(X), self._rate(learning_rate))
+    def train_step(self, X, Y, learning_rate=None, sample_weight=None):
+        """forward + loss + backward + update on one batch; returns the batch's mean loss.
 
-    def gradients(self, X, Y):
-        """[(dL/dW, dL/db)] of the batch-mean loss at the current weights; nothing changes.
-
-        Model parallel: the full arrays on every rank (collective), zeros where no edge.
+        sample_weight: w[B] >= 0, not all 0: the loss sum_i w_i loss_i / sum_i w_i.
         """
         X = self._inputs(X)
         targets = self._targets(Y, len(X))
+        weights = check_sample_weight(sample_weight, len(X), self.dtype)
+        share = self._engine.bind_share(len(X))
+        self._stage = None
+        return self._engine.train(X[share], targets[share], len(X), self._rate(learning_rate),
+                                  weights)
+
+    def loss_and_gradients(self, X, Y, sample_weight=None):
+        """(L, [(dL/dW, dL/db)]) at the current weights, L = sum_i w_i loss_i / sum_i w_i.
+
+        w = 1 without sample_weight (L the batch mean); nothing changes. Model parallel
+        and grids: L as a float and the full arrays, the same on every rank (collective),
+        zeros where no edge.
+        """
+        X = self._inputs(X)
+        targets = self._targets(Y, len(X))
+        weights = check_sample_weight(sample_weight, len(X), self.dtype)
         lo, hi = self._engine.share(len(X))
-        self._engine.gradients(X[lo:hi], targets[lo:hi], len(X))
+        loss = self._engine.gradients(X[lo:hi], targets[lo:hi], len(X), weights)
         self.parameters = self._engine.parameters
         self._stage = None
-        return [self._engine.full_layer(l, "grads") for l in range(len(self.layers) - 1)]
+        return float(loss), [self._engine.full_layer(l, "grads")
+                             for l in range(len(self.layers) - 1)]
+
+    def gradients(self, X, Y, sample_weight=None):
+        """[(dL/dW, dL/db)] of loss_and_gradients(X, Y, sample_weight)."""
+        return self.loss_and_gradients(X, Y, sample_weight)[1]
 
     # ---------------------------------------------------------------- training
 
     def fit(self, X, Y, max_epochs=defaults.MAX_EPOCHS, batch_size=defaults.BATCH_SIZE,
             learning_rate=None, schedule=None, shuffle=True, validation=None,
             validation_fraction=0.0, n_iter_no_change=defaults.N_ITER_NO_CHANGE,
-            tol=defaults.TOL, restore_best=False, on_epoch=None):
+            tol=defaults.TOL, restore_best=False, on_epoch=None, sample_weight=None):
         """Train for at most max_epochs passes over (X, Y) in minibatches; the history.
 
         batch_size: samples per step, or "auto" (min(200, n)). learning_rate: this call's
@@ -290,7 +310,7 @@ class Network:
         validation loss (with validation=(X_val, Y_val) or validation_fraction > 0), else
         the training loss, has not improved by tol for more than n_iter_no_change epochs
         (None: never). See ghostmlp.train.Trainer for the order of the samples, memory-
-        mapped data, restore_best, on_epoch, divergence and the history.
+        mapped data, restore_best, on_epoch, sample_weight, divergence and the history.
         """
         self._require_initialized()
         if learning_rate is not None and isinstance(schedule, Schedule):
@@ -302,7 +322,7 @@ class Network:
                     else None)
         try:
             return trainer.run(X, Y, max_epochs, validation, validation_fraction, patience,
-                               restore_best, on_epoch=on_epoch)
+                               restore_best, on_epoch=on_epoch, sample_weight=sample_weight)
         finally:
             self._stage = None
 
@@ -325,23 +345,27 @@ class Network:
         """Class indices [n]: the arg-max output neuron of each sample."""
         return np.argmax(self.predict_proba(X), axis=1)
 
-    def evaluate(self, X, Y):
-        """{"loss": batch-mean loss, "accuracy": fraction of arg-max outputs equal to the class}."""
+    def evaluate(self, X, Y, sample_weight=None):
+        """{"loss": the batch's (weighted) mean loss, "accuracy": the (weighted) fraction of
+        arg-max outputs equal to the class (of Y's arg-max for rows)}."""
         X = self._inputs(X)
         targets = self._targets(Y, len(X))
+        weights = check_sample_weight(sample_weight, len(X), self.dtype)
         engine = self._engine
         engine.bind(min(len(X), PREDICT_CHUNK))
-        total, correct, capacity = 0.0, 0, engine.buffers.capacity
+        loss, correct, capacity = 0.0, 0.0, engine.buffers.capacity
+        total = total_weight(len(X), weights)
         classes = targets if targets.ndim == 1 else np.argmax(targets, axis=1)
         with engine.inference():
             for start in range(0, len(X), capacity):
-                stop = min(start + capacity, len(X))
-                engine.step.forward(X[start:stop])
-                total += (stop - start) * engine.step.loss_delta(targets[start:stop])
-                correct += int(np.sum(np.argmax(engine.outputs(stop - start), axis=0)
-                                      == classes[start:stop]))
+                chunk = slice(start, min(start + capacity, len(X)))
+                wb = None if weights is None else weights[chunk]
+                engine.step.forward(X[chunk])
+                loss += engine.step.loss_delta(targets[chunk], wb, total)
+                hits = np.argmax(engine.outputs(len(X[chunk])), axis=0) == classes[chunk]
+                correct += float(np.sum(hits if wb is None else wb * hits, dtype=np.float64))
         self._stage = None
-        return {"loss": total / len(X), "accuracy": correct / len(X)}
+        return {"loss": loss, "accuracy": correct / total}
 
     # ------------------------------------------------------------- description
 
@@ -404,5 +428,5 @@ class Network:
         return check_inputs(X, self.sizes[0], self.dtype)
 
     def _targets(self, Y, batch):
-        return check_targets(Y, batch, self.sizes[-1], self.dtype)
+        return check_targets(Y, batch, self.sizes[-1], self.dtype, loss=self.loss)
 

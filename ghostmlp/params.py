@@ -88,6 +88,12 @@ class Parameters:
         start = self._bases[name]
         return self.arena[start:start + self.segment_size]
 
+    def gradients_and_loss(self):
+        """The "grads" segment with the loss slot after it, as one view (one reduction sums both)."""
+        if not self.has_gradients:
+            raise RuntimeError("these parameters hold no gradients")
+        return self.arena[:self.segment_size + 1]
+
     def nbytes(self, segment="weights"):
         """Bytes of one segment on this rank."""
         return self.segment_size * self.dtype.itemsize if segment in self.segments else 0

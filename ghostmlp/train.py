@@ -7,7 +7,8 @@ import numpy as np
 from ghostmlp import defaults
 from ghostmlp.errors import TrainingDiverged
 from ghostmlp.schedule import Constant
-from ghostmlp.validate import check_count, check_inputs, check_positive, check_targets
+from ghostmlp.validate import (
+    check_count, check_inputs, check_positive, check_sample_weight, check_targets)
 
 # SeedSequence spawn keys: (SHUFFLE_STREAM, epoch) orders one epoch and (VALIDATION_STREAM,)
 # draws the validation rows, whatever the rank count or grid.
@@ -72,8 +73,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ epochs
 
-    def epoch(self, X, Y, rows=None):
-        """One pass over (X, Y) (or over its `rows`) at the schedule's rate; the mean loss."""
+    def epoch(self, X, Y, rows=None, sample_weight=None):
+        """One pass over (X, Y) (or over its `rows`) at the schedule's rate; the mean loss.
+
+        sample_weight: w[n] (checked), each step's loss sum w_i loss_i / sum w_i over its
+        minibatch (a minibatch of zero weights is skipped); the epoch's loss is then the
+        weighted mean.
+        """
         net, engine = self.net, self.net.engine
         mapped = isinstance(X, np.memmap)
         X = check_inputs(X, net.sizes[0], net.dtype, convert=not mapped)
@@ -88,14 +94,19 @@ class Trainer:
         x_batch = np.empty((batch, X.shape[1]), dtype=net.dtype)
         t_batch = np.empty((batch,) + targets.shape[1:],
                            dtype=np.int64 if targets.ndim == 1 else net.dtype)
+        weights = check_sample_weight(sample_weight, len(X), net.dtype)
         order = rows
         if self.shuffle:
             stream = np.random.SeedSequence(net.seed, spawn_key=(SHUFFLE_STREAM, net.epochs_trained))
             order = rows[np.random.default_rng(stream).permutation(len(rows))]
         lr = self.rate()
-        total = 0.0
+        total = seen = 0.0
         for start in range(0, len(order), batch):
             index = order[start:start + batch]
+            wb = weights[index] if weights is not None else None
+            mass = len(index) if wb is None else float(np.sum(wb, dtype=np.float64))
+            if mass == 0:
+                continue
             lo, hi = engine.share(len(index))
             xb, tb = x_batch[:hi - lo], t_batch[:hi - lo]
             _take_rows(X, index[lo:hi], xb)
@@ -107,17 +118,18 @@ class Trainer:
                 xb[:] = np.nan      # the whole batch's loss is NaN: every replica stops
             step = net.steps_trained + 1
             try:
-                loss = engine.train(xb, tb, len(index), lr)
+                loss = engine.train(xb, tb, len(index), lr, wb)
             except TrainingDiverged:        # a grid's sum was not finite: no update applied
                 loss = math.nan
             if not math.isfinite(loss):
                 raise self._diverged(f"the loss is {loss}", step)
-            total += len(index) * loss
+            total += mass * loss
+            seen += mass
             self.samples += len(index)
         if not engine.weights_finite():
             raise self._diverged("a weight is not finite")
         net.epochs_trained += 1
-        return total / len(order)
+        return total / seen
 
     def rate(self):
         """The learning rate of the network's next epoch."""
@@ -134,13 +146,15 @@ class Trainer:
     # -------------------------------------------------------------------- runs
 
     def run(self, X, Y, max_epochs=defaults.MAX_EPOCHS, validation=None, validation_fraction=0.0,
-            patience=None, restore_best=False, score=None, on_epoch=None):
+            patience=None, restore_best=False, score=None, on_epoch=None, sample_weight=None):
         """Epochs until max_epochs or a plateau; the history.
 
         validation: (X_val, Y_val), or validation_fraction of the rows held out (drawn from
         the seed; stratified when Y holds class indices). The monitored value is
         score(net, X_val, Y_val) (higher better) when given, else the validation loss,
-        else the training loss. patience (a Patience, None: never stop early): stop once
+        else the training loss; sample_weight (w[n]) weighs the training and the held-out
+        rows' losses and accuracies (score(net, X_val, Y_val, w_val) is then called with
+        theirs). patience (a Patience, None: never stop early): stop once
         it is exhausted, unless the schedule lowers the rate instead
         (ghostmlp.schedule.Plateau); it keeps its count between runs. restore_best:
         end with the weights of the best epoch. on_epoch(row): called after each epoch.
@@ -153,8 +167,10 @@ class Trainer:
         if validation is None and validation_fraction:
             rows, held = validation_rows(Y, validation_fraction, self.net.seed)
             validation = (_rows_of(X, held), _rows_of(Y, held))
-        elif validation is not None and len(validation) != 2:
-            raise ValueError("fit: validation must be a pair (X_val, Y_val)")
+            if sample_weight is not None:
+                validation += (_rows_of(np.asarray(sample_weight), held),)
+        elif validation is not None and len(validation) not in (2, 3):
+            raise ValueError("fit: validation must be (X_val, Y_val) or (X_val, Y_val, w_val)")
         mode = "max" if score is not None else "min"
         if patience is not None and patience.mode != mode:
             raise ValueError(f"fit: a {'score' if score else 'loss'} is monitored: the "
@@ -166,7 +182,7 @@ class Trainer:
         start = time.perf_counter()
         for _ in range(max_epochs):
             row = {"epoch": self.net.epochs_trained + 1, "learning_rate": self.rate()}
-            row["loss"] = self.epoch(X, Y, rows)
+            row["loss"] = self.epoch(X, Y, rows, sample_weight)
             monitored = row["loss"]
             if validation is not None:
                 scores = self.net.evaluate(*validation)

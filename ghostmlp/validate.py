@@ -83,10 +83,11 @@ def check_inputs(X, n_in, dtype, convert=True):
     return np.ascontiguousarray(X, dtype=dtype) if convert else X
 
 
-def check_targets(Y, batch, n_out, dtype, convert=True):
+def check_targets(Y, batch, n_out, dtype, convert=True, loss=None):
     """Class indices as int64[batch], or rows as dtype[batch, n_out], checked against n_out.
 
-    convert=False: checked only, returned as they are (a memory map stays one).
+    convert=False: checked only, returned as they are (a memory map stays one). loss
+    "poisson": rows must be >= 0 (the deviance's counts).
     """
     Y = np.asarray(Y) if convert else Y
     if Y.ndim == 0:
@@ -102,7 +103,34 @@ def check_targets(Y, batch, n_out, dtype, convert=True):
         return np.ascontiguousarray(Y, dtype=np.int64) if convert else Y
     if Y.ndim != 2 or Y.shape[1] != n_out:
         raise ValueError(f"Y must be class indices [B] or rows [B, {n_out}], got shape {Y.shape}")
+    if loss == "poisson" and not np.all(Y >= 0):
+        raise ValueError(f"Y: the Poisson loss needs targets >= 0, got a minimum of {np.min(Y)}")
     return np.ascontiguousarray(Y, dtype=dtype) if convert else Y
+
+
+def check_sample_weight(sample_weight, batch, dtype):
+    """None, or sample_weight as a C-contiguous dtype[batch] of finite values >= 0, not all 0."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.ndim != 1 or len(w) != batch or w.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must be numbers [{batch}] (one per sample of X), "
+                         f"got {w.dtype} of shape {w.shape}")
+    with np.errstate(over="ignore"):        # too large for dtype: inf, refused below
+        w = np.ascontiguousarray(w, dtype=dtype)
+    if not np.isfinite(w).all() or w.min() < 0:
+        raise ValueError("sample_weight must be finite and >= 0 (in the network's dtype), "
+                         f"got a range of [{w.min()}, {w.max()}]")
+    if not w.any():
+        raise ValueError("sample_weight: at least one weight must be > 0, got all zeros")
+    return w
+
+
+def check_output(loss, activation, allowed):
+    """Raise a ValueError naming both unless the loss takes the output activation (allowed: its choices)."""
+    if activation not in allowed:
+        raise ValueError(f"initialize: loss {loss!r} needs an output activation among {allowed}, "
+                         f"got {activation!r}")
 
 
 def check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, dtypes, losses):

@@ -3,7 +3,7 @@ import zlib
 
 import numpy as np
 
-from ghostmlp._kernels import IDENTITY, MSE, RELU, SIGMOID, SOFTMAX, TANH
+from ghostmlp._kernels import EXP, IDENTITY, MSE, POISSON, RELU, SIGMOID, SOFTMAX, TANH
 
 
 def f64(x):
@@ -29,6 +29,8 @@ def act_ref(z, code, axis=0):
         return np.maximum(z, 0.0)
     if code == IDENTITY:
         return z.copy()
+    if code == EXP:
+        return np.exp(z)
     if code == SOFTMAX:
         e = np.exp(z - z.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
@@ -49,25 +51,36 @@ def deriv_ref(a, code):
     raise AssertionError(code)
 
 
-def loss_delta_ref(a, y, act, loss, axis=0):
-    """Batch-mean loss and d(mean loss)/dz for outputs a = act(z) and targets y of one shape."""
+def per_sample_loss_delta(a, y, act, loss, axis=0):
+    """Each sample's loss and its d(loss)/dz for outputs a = act(z) and targets y of one shape."""
     a, y = f64(a), f64(y)
-    batch = a.shape[1 - axis]
     if loss == MSE:
         g = a - y
-        value = 0.5 * np.sum(g * g) / batch
+        value = 0.5 * g * g
         if act == SOFTMAX:
             delta = a * (g - np.sum(g * a, axis=axis, keepdims=True))
         else:
             delta = g * deriv_ref(a, act)
+    elif loss == POISSON:
+        assert act == EXP
+        ratio = np.divide(y, a, out=np.ones_like(y), where=y > 0)
+        value = y * np.log(ratio) - y + a
+        delta = a - y
     elif act == SOFTMAX:
-        value = -np.sum(y * np.log(a)) / batch
+        value = -y * np.log(a)
         delta = a * np.sum(y, axis=axis, keepdims=True) - y
     else:
         assert act == SIGMOID
-        value = -np.sum(y * np.log(a) + (1.0 - y) * np.log(1.0 - a)) / batch
+        value = -(y * np.log(a) + (1.0 - y) * np.log(1.0 - a))
         delta = a - y
-    return value, delta / batch
+    return np.sum(value, axis=axis), delta
+
+
+def loss_delta_ref(a, y, act, loss, axis=0, weights=None):
+    """sum_i w_i loss_i / sum_i w_i (w = 1: the batch mean) and its d/dz."""
+    value, delta = per_sample_loss_delta(a, y, act, loss, axis)
+    w = np.ones(len(value)) if weights is None else f64(weights)
+    return np.sum(w * value) / np.sum(w), delta * np.expand_dims(w, axis) / np.sum(w)
 
 
 def assert_finite_close(got, ref, dtype, rtol, scale):

@@ -16,7 +16,7 @@ import pytest
 
 from ghostmlp import _kernels as K
 from ghostmlp._kernels import (
-    CROSS_ENTROPY, IDENTITY, MSE, RELU, SIGMOID, SOFTMAX, TANH,
+    CROSS_ENTROPY, EXP, IDENTITY, MSE, POISSON, RELU, SIGMOID, SOFTMAX, TANH,
     bias_activation, forward_slice, fused_delta_update, hidden_delta, outer_update,
     output_delta)
 from reference import act_ref, assert_finite_close, deriv_ref, f64, loss_delta_ref, rng_for
@@ -26,8 +26,10 @@ RTOL = {np.float32: 2e-5, np.float64: 1e-12}
 EPS = {np.float32: float(np.finfo(np.float32).eps), np.float64: float(np.finfo(np.float64).eps)}
 
 ACTS = {SIGMOID: "sigmoid", TANH: "tanh", RELU: "relu", IDENTITY: "identity",
-        SOFTMAX: "softmax"}
-ALL_ACTS = [SIGMOID, TANH, RELU, IDENTITY, SOFTMAX]
+        SOFTMAX: "softmax", EXP: "exp"}
+ALL_ACTS = [SIGMOID, TANH, RELU, IDENTITY, SOFTMAX, EXP]
+# Outputs whose error is relative to the value (an error e in z is a relative e in act(z)).
+RELATIVE_ACTS = (SOFTMAX, EXP)
 HIDDEN_ACTS = [SIGMOID, TANH, RELU, IDENTITY]
 
 # (n_in, n_out, batch): 1, primes and sizes that are not multiples of any block size;
@@ -71,7 +73,7 @@ def test_activation_names_reach_their_functions():
     from ghostmlp.network import ACTIVATIONS
     z = np.linspace(-3.0, 3.0, 12).reshape(3, 4)
     literal = {"sigmoid": 1 / (1 + np.exp(-z)), "tanh": np.tanh(z), "relu": np.maximum(z, 0),
-               "identity": z, "softmax": np.exp(z) / np.exp(z).sum(axis=0)}
+               "identity": z, "softmax": np.exp(z) / np.exp(z).sum(axis=0), "exp": np.exp(z)}
     assert len(set(ACTIVATIONS.values())) == len(ACTIVATIONS)
     for name, code in ACTIVATIONS.items():
         out = z.copy()
@@ -81,12 +83,16 @@ def test_activation_names_reach_their_functions():
 
 def test_loss_names_reach_their_formulas():
     from ghostmlp.network import LOSSES
-    a = np.array([[0.7, 0.2], [0.3, 0.8]])          # softmax outputs [n, B]
+    a = np.array([[0.7, 0.2], [0.3, 0.8]])          # softmax (or exp) outputs [n, B]
     y = np.array([[1.0, 0.0], [0.0, 1.0]])
     delta = np.empty_like(a)
-    literal = {"mse": 0.5 * np.sum((a - y) ** 2) / 2, "cross_entropy": -np.sum(y * np.log(a)) / 2}
+    literal = {"mse": (SOFTMAX, 0.5 * np.sum((a - y) ** 2) / 2),
+               "cross_entropy": (SOFTMAX, -np.sum(y * np.log(a)) / 2),
+               "poisson": (EXP, (np.log(1 / 0.7) - 1 + 0.7 + 0.2 + 0.3 + np.log(1 / 0.8) - 1 + 0.8) / 2)}
+    assert set(literal) == set(LOSSES)
     for name, code in LOSSES.items():
-        assert output_delta(a, y, delta, SOFTMAX, code) == pytest.approx(literal[name], rel=1e-14)
+        act, value = literal[name]
+        assert output_delta(a, y, delta, act, code) == pytest.approx(value, rel=1e-14)
 
 
 # ------------------------------------------------------------ bias_activation
@@ -103,7 +109,8 @@ def test_bias_activation(dtype, act, n, batch):
     ref = act_ref(f64(z0) + f64(bias)[:, None], act)
     out = bias_activation(z, bias, act)
     assert out is None
-    assert_close(z, ref, dtype, scale=0.0 if act == SOFTMAX else np.abs(z0) + np.abs(bias)[:, None])
+    assert_close(z, ref, dtype,
+                 scale=0.0 if act in RELATIVE_ACTS else np.abs(z0) + np.abs(bias)[:, None])
     if act == SOFTMAX:
         np.testing.assert_allclose(f64(z).sum(axis=0), 1.0, rtol=10 * n * EPS[dtype])
     if act == RELU:
@@ -111,7 +118,7 @@ def test_bias_activation(dtype, act, n, batch):
 
 
 @dtypes
-@pytest.mark.parametrize("act", ALL_ACTS, ids=_id_act)
+@pytest.mark.parametrize("act", [SIGMOID, TANH, RELU, IDENTITY, SOFTMAX], ids=_id_act)
 def test_bias_activation_large_arguments(dtype, act):
     """Huge |z| must neither overflow nor lose the saturated values."""
     big = 800.0 if dtype == np.float64 else 100.0
@@ -159,6 +166,22 @@ def test_bias_activation_keeps_nan(dtype, act):
     assert np.isnan(z[0, 0])
 
 
+@dtypes
+def test_exp_output_saturates_in_float32_only_far_out(dtype):
+    """float32: e^z clamped at e^88 (below, exact to rounding), 0 below -87.3; float64: libm's."""
+    z = np.array([[-800.0, -100.0, -87.0, -1.0, 0.0, 1.0, 50.0, 88.0, 100.0, 700.0]])
+    if dtype == np.float32:
+        z = z[:, 1:-1].astype(dtype)
+        ref = np.exp(np.minimum(f64(z), 88.0)) * (f64(z) >= -87.3)
+    else:
+        ref = np.exp(z)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        bias_activation(z, None, EXP)
+    assert np.all(np.isfinite(z))
+    np.testing.assert_allclose(f64(z), ref, rtol=RTOL[dtype], atol=0)
+
+
 def test_bias_activation_softmax_is_per_column():
     """Softmax normalises over the neurons (axis 0) of each sample, not over the batch."""
     z = np.array([[0.0, 1.0, 2.0], [np.log(3.0), 1.0, 2.0]])
@@ -185,15 +208,16 @@ def test_forward_slice(dtype, act, n_in, n_out, batch):
     np.testing.assert_array_equal(w, w0)
     np.testing.assert_array_equal(bias, b0)
     scale = np.abs(f64(w)).T @ np.abs(f64(h)) + np.abs(f64(bias))[:, None]
-    # softmax: an absolute error e in z is a relative error ~e in the output, no atol
-    assert_close(out, ref, dtype, scale=0.0 if act == SOFTMAX else scale)
+    # softmax, exp: an absolute error e in z is a relative error ~e in the output, no atol
+    assert_close(out, ref, dtype, scale=0.0 if act in RELATIVE_ACTS else scale)
 
 
 # ---------------------------------------------------------------- output_delta
 
 OUTPUT_CASES = [(MSE, IDENTITY), (MSE, SIGMOID), (MSE, SOFTMAX), (CROSS_ENTROPY, SOFTMAX),
-                (CROSS_ENTROPY, SIGMOID)]
-OUTPUT_IDS = ["mse-identity", "mse-sigmoid", "mse-softmax", "ce-softmax", "ce-sigmoid"]
+                (CROSS_ENTROPY, SIGMOID), (POISSON, EXP)]
+OUTPUT_IDS = ["mse-identity", "mse-sigmoid", "mse-softmax", "ce-softmax", "ce-sigmoid",
+              "poisson-exp"]
 TARGETS = ["onehot", "soft-normalised", "soft-unnormalised"]
 output_cases = pytest.mark.parametrize("loss,act", OUTPUT_CASES, ids=OUTPUT_IDS)
 targets = pytest.mark.parametrize("target", TARGETS)
@@ -267,10 +291,78 @@ def test_output_delta_rejects_bad_codes(dtype):
     d = np.empty((3, 2), dtype=dtype)
     with pytest.raises(ValueError, match="cross-entropy"):
         output_delta(a, y, d, IDENTITY, CROSS_ENTROPY)
+    with pytest.raises(ValueError, match="cross-entropy"):
+        output_delta(a, y, d, EXP, CROSS_ENTROPY)
+    with pytest.raises(ValueError, match="Poisson loss needs an exp output"):
+        output_delta(a, y, d, SIGMOID, POISSON)
+    with pytest.raises(ValueError, match="squared loss"):
+        output_delta(a, y, d, EXP, MSE)
     with pytest.raises(ValueError):
         output_delta(a, y, d, TANH, MSE)
     with pytest.raises(ValueError):
-        output_delta(a, y, d, SIGMOID, 2)
+        output_delta(a, y, d, SIGMOID, 3)
+    with pytest.raises(ValueError, match="weights"):
+        output_delta(a, y, d, SIGMOID, MSE, np.ones(3, dtype=dtype))
+
+
+@dtypes
+@output_cases
+@pytest.mark.parametrize("n,batch", [(1, 1), (3, 4), (13, 17)], ids=lambda v: str(v))
+def test_output_delta_weighted(dtype, loss, act, n, batch):
+    """sum_i w_i loss_i / sum_i w_i and w_i dloss_i/dz / sum_i w_i, zero weights included;
+    a given total divides instead (a share of a larger batch)."""
+    rng = rng_for("output_delta_weighted", loss, act, n, batch, _id_dtype(dtype))
+    a = act_ref(rng.normal(0.0, 1.5, (n, batch)), act).astype(dtype)
+    y = make_targets(rng, "soft-unnormalised", n, batch).astype(dtype)
+    w = rng.uniform(0.0, 3.0, batch).astype(dtype)
+    w[::3] = 0.0
+    w[-1] = 1.5
+    delta = np.full((n, batch), np.nan, dtype=dtype)
+    ref_loss, ref_delta = loss_delta_ref(a, y, act, loss, weights=w)
+    got = output_delta(a, y, delta, act, loss, w)
+    np.testing.assert_allclose(got, ref_loss, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-3)
+    m = float(np.max(np.abs(f64(a))) + np.max(np.abs(f64(y))))
+    scale = (m + m * m) * float(np.max(w)) / float(np.sum(f64(w)))
+    assert_close(delta, ref_delta, dtype, scale=scale)
+    assert np.all(delta[:, w == 0] == 0)
+    total = 4.0 * float(np.sum(f64(w)))
+    part = output_delta(a, y, delta, act, loss, w, total)
+    np.testing.assert_allclose(part, ref_loss / 4, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-3)
+    assert_close(delta, ref_delta / 4, dtype, scale=scale / 4)
+
+
+@dtypes
+@output_cases
+def test_output_delta_unit_weights_equal_no_weights_exactly(dtype, loss, act):
+    rng = rng_for("output_delta_unit", loss, act, _id_dtype(dtype))
+    a = act_ref(rng.normal(0.0, 1.5, (5, 7)), act).astype(dtype)
+    y = make_targets(rng, "soft-normalised", 5, 7).astype(dtype)
+    plain, weighted = np.empty_like(a), np.empty_like(a)
+    value = output_delta(a, y, plain, act, loss)
+    assert output_delta(a, y, weighted, act, loss, np.ones(7, dtype=dtype)) == value
+    np.testing.assert_array_equal(weighted, plain)
+
+
+@output_cases
+def test_output_delta_weighted_finite_difference(loss, act):
+    """The weighted deltas are d(weighted mean loss)/dz, by central differences."""
+    rng = rng_for("output_delta_weighted_fd", loss, act)
+    n, batch = 4, 5
+    z = rng.normal(0.0, 1.5, (n, batch))
+    y = make_targets(rng, "soft-unnormalised", n, batch)
+    w = np.array([0.5, 0.0, 2.0, 1.0, 3.0])
+    scratch = np.empty((n, batch))
+    delta = np.empty((n, batch))
+    output_delta(act_ref(z, act), y, delta, act, loss, w)
+    fd, eps = np.empty((n, batch)), 1e-6
+    for k, i in np.ndindex(n, batch):
+        zp, zm = z.copy(), z.copy()
+        zp[k, i] += eps
+        zm[k, i] -= eps
+        fd[k, i] = (output_delta(act_ref(zp, act), y, scratch, act, loss, w)
+                    - output_delta(act_ref(zm, act), y, scratch, act, loss, w)) / (2 * eps)
+    np.testing.assert_allclose(delta, fd, rtol=1e-6, atol=1e-8)
+    assert np.max(np.abs(fd)) > 1e-3
 
 
 # ---------------------------------------------------------------- hidden_delta
@@ -400,7 +492,7 @@ def test_shape_errors(dtype):
     with pytest.raises(ValueError, match="bias"):
         bias_activation(z(4, 3), z(5), SIGMOID)
     with pytest.raises(ValueError, match="activation"):
-        bias_activation(z(4, 3), z(4), 5)
+        bias_activation(z(4, 3), z(4), EXP + 1)
     with pytest.raises(ValueError, match="fan_in"):
         forward_slice(z(6, 3), z(5, 4), z(4), z(4, 3), TANH)        # h rows != fan_in
     with pytest.raises(ValueError, match="out"):

@@ -8,7 +8,8 @@ from ghostmlp import Network
 from ghostmlp.data import load_digits, one_hot, train_test_split
 
 OUTPUT_LOSSES = [("softmax", "mse"), ("sigmoid", "mse"), ("identity", "mse"),
-                 ("softmax", "cross_entropy"), ("sigmoid", "cross_entropy")]
+                 ("softmax", "cross_entropy"), ("sigmoid", "cross_entropy"), ("exp", "poisson")]
+HIDDEN = ["sigmoid", "tanh", "relu", "identity"]
 
 
 def build(sizes, hidden="sigmoid", output="softmax", loss="mse", dtype="float64", **options):
@@ -25,40 +26,195 @@ def targets_for(output, rng, batch, n_out):
         return rng.integers(0, n_out, batch)                       # class indices
     if output == "sigmoid":
         return rng.uniform(0.05, 0.95, (batch, n_out))               # soft targets in (0, 1)
+    if output == "exp":
+        return rng.poisson(1.0, (batch, n_out)).astype(float)       # counts, zeros among them
     return rng.normal(size=(batch, n_out))
 
 
-@pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "relu"])
+def central_differences(net, X, Y, sample_weight=None, eps=1e-6):
+    """d(evaluate's loss)/d(every weight and bias), flattened in get_weights() order."""
+    params = net.get_weights()
+    numeric = []
+    for p in (p for pair in params for p in pair):
+        for index in np.ndindex(p.shape):
+            saved = p[index]
+            losses = []
+            for step in (eps, -eps):
+                p[index] = saved + step
+                net.set_weights(params)
+                losses.append(net.evaluate(X, Y, sample_weight)["loss"])
+            p[index] = saved
+            numeric.append((losses[0] - losses[1]) / (2 * eps))
+    net.set_weights(params)
+    return np.array(numeric)
+
+
+def flat(pairs):
+    return np.concatenate([g.ravel() for pair in pairs for g in pair])
+
+
+def larger_weights(net, rng):
+    """Larger weights than Glorot's so that every term of the gradient is well above rounding."""
+    net.set_weights([(rng.normal(scale=0.8, size=w.shape), rng.normal(scale=0.3, size=b.shape))
+                     for w, b in net.get_weights()])
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("output,loss", OUTPUT_LOSSES)
 def test_gradients_match_central_differences(hidden, output, loss):
     rng = np.random.default_rng(7)
     sizes = [4, 7, 5, 3]
     net = build(sizes, hidden, output, loss)
-    # Larger weights than Glorot's so that every term of the gradient is well above rounding.
-    net.set_weights([(rng.normal(scale=0.8, size=w.shape), rng.normal(scale=0.3, size=b.shape))
-                     for w, b in net.get_weights()])
+    larger_weights(net, rng)
     X = rng.normal(size=(6, sizes[0]))
     Y = targets_for(output, rng, 6, sizes[-1])
-    analytic = np.concatenate([g.ravel() for pair in net.gradients(X, Y) for g in pair])
-
-    params = net.get_weights()
-    flat = [p for pair in params for p in pair]
-    numeric, eps = [], 1e-6
-    for p in flat:
-        for index in np.ndindex(p.shape):
-            saved = p[index]
-            p[index] = saved + eps
-            net.set_weights(params)
-            up = net.evaluate(X, Y)["loss"]
-            p[index] = saved - eps
-            net.set_weights(params)
-            down = net.evaluate(X, Y)["loss"]
-            p[index] = saved
-            numeric.append((up - down) / (2 * eps))
-    numeric = np.array(numeric)
+    analytic = flat(net.gradients(X, Y))
+    numeric = central_differences(net, X, Y)
     error = np.linalg.norm(analytic - numeric) / np.linalg.norm(numeric)
     assert np.linalg.norm(numeric) > 1e-3
     assert error < 1e-6, error
+
+
+@pytest.mark.parametrize("hidden", ["tanh", "identity"])
+@pytest.mark.parametrize("output,loss", OUTPUT_LOSSES)
+def test_weighted_gradients_match_central_differences(hidden, output, loss):
+    rng = np.random.default_rng(8)
+    sizes = [3, 6, 4]
+    net = build(sizes, hidden, output, loss)
+    larger_weights(net, rng)
+    X = rng.normal(size=(7, sizes[0]))
+    Y = targets_for(output, rng, 7, sizes[-1])
+    w = np.array([0.5, 0.0, 2.0, 1.0, 3.0, 0.25, 1.5])
+    value, grads = net.loss_and_gradients(X, Y, sample_weight=w)
+    assert value == net.evaluate(X, Y, sample_weight=w)["loss"]
+    numeric = central_differences(net, X, Y, w)
+    error = np.linalg.norm(flat(grads) - numeric) / np.linalg.norm(numeric)
+    assert np.linalg.norm(numeric) > 1e-3
+    assert error < 1e-6, error
+
+
+def numpy_losses(net, X, Y):
+    """Per-sample losses of a sigmoid-hidden, softmax-output cross-entropy net, in numpy."""
+    h = X
+    for w, b in net.get_weights()[:-1]:
+        h = 1 / (1 + np.exp(-(h @ w + b)))
+    w, b = net.get_weights()[-1]
+    z = h @ w + b
+    z -= z.max(axis=1, keepdims=True)
+    return -(z[np.arange(len(Y)), Y] - np.log(np.exp(z).sum(axis=1)))
+
+
+def test_weighted_loss_is_the_weighted_mean_of_the_sample_losses():
+    rng = np.random.default_rng(9)
+    X, y = rng.normal(size=(11, 4)), rng.integers(0, 3, 11)
+    w = rng.uniform(0, 3, 11)
+    net = build([4, 6, 5, 3], loss="cross_entropy")
+    literal = np.sum(w * numpy_losses(net, X, y)) / np.sum(w)
+    assert net.loss_and_gradients(X, y, w)[0] == pytest.approx(literal, rel=1e-13)
+    scores = net.evaluate(X, y, sample_weight=w)
+    assert scores["loss"] == pytest.approx(literal, rel=1e-13)
+    hits = net.predict(X) == y
+    assert scores["accuracy"] == pytest.approx(np.sum(w * hits) / np.sum(w), rel=1e-14)
+    assert net.train_step(X, y, sample_weight=w) == pytest.approx(literal, rel=1e-13)
+
+
+def test_integer_weights_equal_repeated_samples():
+    rng = np.random.default_rng(10)
+    X, y = rng.normal(size=(6, 4)), rng.integers(0, 3, 6)
+    counts = np.array([2, 0, 1, 3, 1, 2])
+    weighted, repeated = build([4, 6, 3], loss="cross_entropy"), build([4, 6, 3], loss="cross_entropy")
+    Xr, yr = np.repeat(X, counts, axis=0), np.repeat(y, counts)
+    lw, gw = weighted.loss_and_gradients(X, y, counts)
+    lr, gr = repeated.loss_and_gradients(Xr, yr)
+    assert lw == pytest.approx(lr, rel=1e-13)
+    np.testing.assert_allclose(flat(gw), flat(gr), rtol=1e-12, atol=1e-15)
+    for _ in range(3):
+        assert weighted.train_step(X, y, sample_weight=counts) == pytest.approx(
+            repeated.train_step(Xr, yr), rel=1e-12)
+    np.testing.assert_allclose(flat(weighted.get_weights()), flat(repeated.get_weights()),
+                               rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_unit_weights_equal_no_weights_exactly(dtype):
+    rng = np.random.default_rng(11)
+    X, y = rng.normal(size=(9, 3)), rng.integers(0, 4, 9)
+    ones = np.ones(9)
+    a = build([3, 8, 4], dtype=dtype, loss="cross_entropy", learning_rate=0.3)
+    b = build([3, 8, 4], dtype=dtype, loss="cross_entropy", learning_rate=0.3)
+    la, ga = a.loss_and_gradients(X, y)
+    lb, gb = b.loss_and_gradients(X, y, ones)
+    assert la == lb
+    np.testing.assert_array_equal(flat(ga), flat(gb))
+    for _ in range(3):
+        assert a.train_step(X, y) == b.train_step(X, y, sample_weight=ones)
+    np.testing.assert_array_equal(flat(a.get_weights()), flat(b.get_weights()))
+    assert a.evaluate(X, y) == b.evaluate(X, y, ones)
+
+
+def test_weighted_sgd_step_follows_the_weighted_gradients():
+    rng = np.random.default_rng(12)
+    X, Y = rng.normal(size=(5, 3)), rng.poisson(2.0, (5, 2)).astype(float)
+    w = np.array([1.0, 0.0, 0.5, 2.0, 1.0])
+    net = build([3, 4, 2], hidden="identity", output="exp", loss="poisson", learning_rate=0.05)
+    before = net.get_weights()
+    loss, grads = net.loss_and_gradients(X, Y, w)
+    assert net.train_step(X, Y, sample_weight=w) == loss
+    for (w0, b0), (gw, gb), (w1, b1) in zip(before, grads, net.get_weights()):
+        np.testing.assert_allclose(w1, w0 - 0.05 * gw, rtol=1e-14, atol=1e-16)
+        np.testing.assert_allclose(b1, b0 - 0.05 * gb, rtol=1e-14, atol=1e-16)
+
+
+def test_weighted_listing1_loop_equals_train_step():
+    rng = np.random.default_rng(13)
+    X, y = rng.normal(size=(7, 3)), rng.integers(0, 4, 7)
+    w = rng.uniform(0, 2, 7)
+    a, b = build([3, 5, 4], learning_rate=0.3), build([3, 5, 4], learning_rate=0.3)
+    a.forward(X)
+    loss = a.compute_loss(y, sample_weight=w)
+    a.backward()
+    assert b.train_step(X, y, sample_weight=w) == loss
+    np.testing.assert_array_equal(flat(a.get_weights()), flat(b.get_weights()))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_poisson_loss_is_scikit_learns(weighted):
+    from sklearn.neural_network._base import poisson_loss
+    rng = np.random.default_rng(14)
+    X, Y = rng.normal(size=(12, 3)), rng.poisson(1.5, (12, 2)).astype(float)
+    w = rng.uniform(0, 2, 12) if weighted else None
+    net = build([3, 5, 2], hidden="identity", output="exp", loss="poisson")
+    larger_weights(net, rng)
+    expected = poisson_loss(Y, net.predict_proba(X), sample_weight=w)
+    assert net.evaluate(X, Y, w)["loss"] == pytest.approx(expected, rel=1e-13)
+    assert net.loss_and_gradients(X, Y, w)[0] == pytest.approx(expected, rel=1e-13)
+
+
+@pytest.mark.parametrize("hidden,sklearn_name", [("identity", "identity"), ("tanh", "tanh"),
+                                                  ("relu", "relu"), ("sigmoid", "logistic")])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_poisson_loss_and_gradients_equal_scikit_learns_backprop(hidden, sklearn_name, weighted):
+    """MLPRegressor(loss='poisson', alpha=0)._backprop at the same weights: loss and gradients."""
+    from sklearn.neural_network import MLPRegressor
+    rng = np.random.default_rng(15)
+    sizes = [4, 6, 5, 2]
+    X, Y = rng.normal(size=(10, 4)), rng.poisson(1.5, (10, 2)).astype(float)
+    w = rng.uniform(0, 2, 10) if weighted else None
+    net = build(sizes, hidden=hidden, output="exp", loss="poisson")
+    larger_weights(net, rng)
+    reference = MLPRegressor(hidden_layer_sizes=sizes[1:-1], activation=sklearn_name,
+                             loss="poisson", alpha=0.0)
+    reference.coefs_ = [w_.copy() for w_, _ in net.get_weights()]
+    reference.intercepts_ = [b_.copy() for _, b_ in net.get_weights()]
+    reference.n_layers_, reference.out_activation_ = len(sizes), "exp"
+    n = len(sizes) - 1
+    loss, coef_grads, intercept_grads = reference._backprop(
+        X, Y, w, [X] + [None] * n, [None] * n, [None] * n, [None] * n)
+    got_loss, got = net.loss_and_gradients(X, Y, w)
+    assert got_loss == pytest.approx(loss, rel=1e-13)
+    for (gw, gb), rw, rb in zip(got, coef_grads, intercept_grads):
+        np.testing.assert_allclose(gw, rw, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(gb, rb, rtol=1e-12, atol=1e-14)
 
 
 def test_one_sgd_step_by_hand():
@@ -262,10 +418,13 @@ def test_invalid_architectures_are_rejected():
     net.add_layer("output", 2, activation="identity")
     with pytest.raises(ValueError, match="follow"):
         net.add_layer("hidden", 3)
-    ce = Network(loss="cross_entropy").add_layer("input", 2)
-    ce.add_layer("output", 2, activation="identity")
-    with pytest.raises(ValueError, match="cross_entropy"):
-        ce.initialize()
+    for loss, output in [("cross_entropy", "identity"), ("cross_entropy", "exp"),
+                         ("poisson", "softmax"), ("poisson", "identity"), ("mse", "exp")]:
+        net = Network(loss=loss).add_layer("input", 2).add_layer("output", 2, activation=output)
+        with pytest.raises(ValueError, match=f"loss '{loss}' needs .*, got '{output}'"):
+            net.initialize()
+    with pytest.raises(ValueError, match="activation"):
+        Network().add_layer("input", 2).add_layer("hidden", 3, activation="exp")
 
 
 def test_invalid_data_is_rejected():
@@ -287,6 +446,19 @@ def test_invalid_data_is_rejected():
         Network().add_layer("input", 2).add_layer("output", 2).forward(np.zeros((1, 2)))
     with pytest.raises(ValueError, match="set_weights"):
         net.set_weights([(np.zeros((3, 4)), np.zeros(4))])
+    X, y = np.zeros((3, 3)), np.array([0, 1, 1])
+    for weights, message in [([1.0, -1.0, 1.0], ">= 0"), ([1.0, np.nan, 1.0], "finite"),
+                             ([0, 0, 0], "at least one weight must be > 0"),
+                             ([1.0, 1.0], r"sample_weight must be numbers \[3\]"),
+                             (["a", "b", "c"], "numbers")]:
+        for call in (net.train_step, net.loss_and_gradients, net.evaluate):
+            with pytest.raises(ValueError, match=message):
+                call(X, y, sample_weight=weights)
+    with pytest.raises(ValueError, match="finite"):      # inf once float32
+        build([3, 4, 2], dtype="float32").train_step(X, y, sample_weight=[1e300, 1.0, 1.0])
+    poisson = build([3, 4, 2], output="exp", loss="poisson")
+    with pytest.raises(ValueError, match="Poisson loss needs targets >= 0"):
+        poisson.train_step(X, [[1.0, 2.0], [0.0, -1.0], [3.0, 0.0]])
 
 
 def test_memory_mapped_inputs_train_as_arrays_do(tmp_path):

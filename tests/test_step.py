@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ghostmlp import _kernels as K
-from ghostmlp._kernels import CROSS_ENTROPY, IDENTITY, MSE, RELU, SIGMOID, SOFTMAX, TANH
+from ghostmlp._kernels import CROSS_ENTROPY, EXP, IDENTITY, MSE, POISSON, RELU, SIGMOID, SOFTMAX, TANH
 from ghostmlp._step import Step
 from ghostmlp.layout import Buffers, Layout
 from ghostmlp.optim import SGD, Adam, AdamW
@@ -36,6 +36,10 @@ CONFIGS = {
     "fused-sigmoid-tanh-softmax-ce": ([5, 600, 450, 3], [SIGMOID, TANH, SOFTMAX], CROSS_ENTROPY),
     # exactly at the threshold in float32, relu before it (its derivative in the fused pass)
     "fused-relu-relu-sigmoid-mse": ([4, 512, 512, 2], [RELU, RELU, SIGMOID], MSE),
+    # identity hidden layers, one of them before the fused layer (act' = 1 there)
+    "identity-tanh-exp-poisson": ([7, 11, 6, 4], [IDENTITY, TANH, EXP], POISSON),
+    "fused-identity-sigmoid-softmax-ce": ([4, 512, 512, 3], [IDENTITY, SIGMOID, SOFTMAX],
+                                          CROSS_ENTROPY),
 }
 BATCHES = [1, 4, CAPACITY]
 
@@ -47,8 +51,9 @@ batches = pytest.mark.parametrize("batch", BATCHES, ids=lambda b: f"B{b}")
 def test_fused_configs_reach_the_threshold():
     sizes = CONFIGS["fused-sigmoid-tanh-softmax-ce"][0]
     assert sizes[1] * sizes[2] * 4 >= K.FUSED_ROW_MIN_BYTES
-    sizes = CONFIGS["fused-relu-relu-sigmoid-mse"][0]
-    assert sizes[1] * sizes[2] * 4 == K.FUSED_ROW_MIN_BYTES
+    for name in ("fused-relu-relu-sigmoid-mse", "fused-identity-sigmoid-softmax-ce"):
+        sizes = CONFIGS[name][0]
+        assert sizes[1] * sizes[2] * 4 == K.FUSED_ROW_MIN_BYTES
 
 
 # ------------------------------------------------------------- numpy reference
@@ -69,13 +74,13 @@ class RefMLP:
             A.append(act_ref(A[-1] @ W + b, act, axis=1))
         return A
 
-    def loss_delta(self, aL, Y):
-        """Batch-mean loss and D_L = d(mean loss)/dz_L, rows = samples."""
-        return loss_delta_ref(aL, Y, self.acts[-1], self.loss, axis=1)
+    def loss_delta(self, aL, Y, weights=None):
+        """(Weighted) batch-mean loss and D_L = d(mean loss)/dz_L, rows = samples."""
+        return loss_delta_ref(aL, Y, self.acts[-1], self.loss, axis=1, weights=weights)
 
-    def gradients(self, X, Y):
+    def gradients(self, X, Y, weights=None):
         A = self.forward(X)
-        value, D = self.loss_delta(A[-1], Y)
+        value, D = self.loss_delta(A[-1], Y, weights)
         n = len(self.W)
         gW, gb = [None] * n, [None] * n
         for l in range(n - 1, -1, -1):
@@ -85,9 +90,9 @@ class RefMLP:
                 D = (D @ self.W[l].T) * deriv_ref(A[l], self.acts[l - 1])     # old W_l
         return value, gW, gb, A
 
-    def step(self, X, Y, optimizer, lr=None):
+    def step(self, X, Y, optimizer, lr=None, weights=None):
         """One step of `optimizer` (at rate lr, default its own); returns the loss."""
-        value, gW, gb, _ = self.gradients(X, Y)
+        value, gW, gb, _ = self.gradients(X, Y, weights)
         self.t += 1
         lr = optimizer.lr if lr is None else lr
         params, n = self.W + self.b, len(self.W)
@@ -162,6 +167,8 @@ class Net:
             y = r / r.sum(axis=1, keepdims=True)
         elif self.acts[-1] == SIGMOID:
             y = self.rng.uniform(0.0, 1.0, (batch, n))
+        elif self.acts[-1] == EXP:
+            y = self.rng.poisson(1.5, (batch, n))          # counts, zeros among them
         else:
             y = self.rng.normal(0.0, 1.0, (batch, n))
         return y.astype(self.dtype)
@@ -257,6 +264,47 @@ def test_gradients(dtype, config, batch, target):
         assert_close(gb[l], ref_gb[l], dtype, scale=max(np.max(np.abs(ref_gb[l])), 1e-3))
     for now, then in zip(net.weights + net.biases, before):
         np.testing.assert_array_equal(now, then)         # gradients() updates nothing
+
+
+@dtypes
+@configs
+@batches
+def test_weighted_gradients(dtype, config, batch):
+    """Deltas scaled by w_i / sum_i w_i (scikit-learn's rule), a zero weight included."""
+    net = Net(config, dtype, ("weighted", batch))
+    X, T = net.inputs(batch), net.dense_targets(batch)
+    w = net.rng.uniform(0.2, 3.0, batch).astype(dtype)
+    w[0] = 0.0 if batch > 1 else w[0]
+    net.stack.forward(X)
+    loss = net.stack.loss_delta(T, w)
+    net.stack.gradients()
+    value, ref_gw, ref_gb, _ = net.ref.gradients(X, f64(T), w)
+    assert_loss(loss, value, dtype)
+    for (gw, gb), rw, rb in zip(net.grads, ref_gw, ref_gb):
+        assert_close(gw, rw, dtype, scale=max(np.max(np.abs(rw)), 1e-3))
+        assert_close(gb, rb, dtype, scale=max(np.max(np.abs(rb)), 1e-3))
+
+
+@pytest.mark.parametrize("config", ["identity-tanh-exp-poisson", "tanh-softmax-ce"])
+def test_shares_with_the_global_total_sum_to_the_whole(config):
+    """loss_delta(T[share], w[share], total=sum(w)): the shares' losses and gradients add up."""
+    net = Net(config, np.float64, ("shares",))
+    X, T = net.inputs(CAPACITY), net.dense_targets(CAPACITY)
+    w = net.rng.uniform(0.0, 2.0, CAPACITY)
+    net.stack.forward(X)
+    whole = net.stack.loss_delta(T, w)
+    net.stack.gradients()
+    expected = [g.copy() for pair in net.grads for g in pair]
+    loss, summed = 0.0, [np.zeros_like(g) for g in expected]
+    for share in (slice(0, 2), slice(2, CAPACITY)):
+        net.stack.forward(X[share])
+        loss += net.stack.loss_delta(T[share], w[share], float(np.sum(w)))
+        net.stack.gradients()
+        for acc, g in zip(summed, (g for pair in net.grads for g in pair)):
+            acc += g
+    assert loss == pytest.approx(whole, rel=1e-13)
+    for got, ref in zip(summed, expected):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
 
 
 # ------------------------------------------------------------------ backward
@@ -377,6 +425,21 @@ def test_backward_sgd_weight_decay_leaves_biases_undecayed(dtype):
 def test_train_is_forward_loss_backward(dtype, config, batch):
     net = Net(config, dtype, ("step", batch))
     run_steps(net, batch, dtype, use_train=True)
+
+
+@dtypes
+@pytest.mark.parametrize("config", ["identity-tanh-exp-poisson", "fused-identity-sigmoid-softmax-ce"])
+@pytest.mark.parametrize("batch", [1, 4], ids=lambda b: f"B{b}")
+def test_weighted_train(dtype, config, batch):
+    """train(x, labels, lr, t, weights): the reference's step on the weighted loss."""
+    net = Net(config, dtype, ("weighted-train", batch))      # batch 1, SGD: the fused pass
+    start = ([f64(w).copy() for w in net.weights], [f64(b).copy() for b in net.biases])
+    for t in range(1, 4):
+        X, labels = net.inputs(batch), net.labels(batch)
+        w = net.rng.uniform(0.1, 2.0, batch).astype(dtype)
+        value = net.ref.step(X, net.one_hot(labels), net.optimizer, weights=w)
+        assert_loss(net.stack.train(X, labels, net.optimizer.lr, t, w), value, dtype)
+        check_parameters(net, start, dtype)
 
 
 def test_fused_batch1_matches_gemv_path():

@@ -156,3 +156,18 @@ def test_a_non_finite_weight_is_caught_by_the_loss_or_after_the_epoch():
     poison_first_weight(sigmoid_net)    # a saturated sigmoid: every loss stays finite
     with pytest.raises(ghostmlp.TrainingDiverged, match="a weight is not finite"):
         sigmoid_net.fit(np.abs(X), y, max_epochs=1, batch_size=40)
+
+
+def test_sample_weights_weigh_every_step_and_integer_weights_repeat_samples():
+    """Whole-batch steps (no shuffling): weights 2 on a sample = that sample twice."""
+    X, y = data(12)
+    w = np.array([2.0, 1.0, 0.0] * 4)
+    weighted, repeated = build(), build()
+    a = weighted.fit(X, y, max_epochs=3, batch_size=12, shuffle=False, sample_weight=w)
+    rows = np.repeat(np.arange(12), w.astype(int))
+    b = repeated.fit(X[rows], y[rows], max_epochs=3, batch_size=len(rows), shuffle=False)
+    np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-12)
+    for (wa, ba), (wb, bb) in zip(weighted.get_weights(), repeated.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-10, atol=1e-13)
+    with pytest.raises(ValueError, match="sample_weight must be numbers \\[12\\]"):
+        build().fit(X, y, max_epochs=1, sample_weight=w[:5])
