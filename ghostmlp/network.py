@@ -288,8 +288,7 @@ class Network:
         loss = self._engine.gradients(X[lo:hi], targets[lo:hi], len(X), weights)
         self.parameters = self._engine.parameters
         self._stage = None
-        return float(loss), [self._engine.full_layer(l, "grads")
-                             for l in range(len(self.layers) - 1)]
+        return loss, [self._engine.full_layer(l, "grads") for l in range(len(self.layers) - 1)]
 
     def gradients(self, X, Y, sample_weight=None):
         """[(dL/dW, dL/db)] of loss_and_gradients(X, Y, sample_weight)."""
@@ -362,7 +361,7 @@ class Network:
                 wb = None if weights is None else weights[chunk]
                 engine.step.forward(X[chunk])
                 loss += engine.step.loss_delta(targets[chunk], wb, total)
-                hits = np.argmax(engine.outputs(len(X[chunk])), axis=0) == classes[chunk]
+                hits = np.argmax(engine.outputs(chunk.stop - start), axis=0) == classes[chunk]
                 correct += float(np.sum(hits if wb is None else wb * hits, dtype=np.float64))
         self._stage = None
         return {"loss": loss, "accuracy": correct / total}

@@ -9,6 +9,7 @@ from mpi4py import MPI
 import ghostmlp
 from ghostmlp import Network
 from ghostmlp.optim import SGD, Adam, AdamW
+from verdicts import close, everywhere, same_weights
 
 comm = MPI.COMM_WORLD
 P = comm.Get_size()
@@ -20,19 +21,6 @@ OPTIMIZERS = {"sgd": lambda: SGD(0.3), "momentum": lambda: SGD(0.2, momentum=0.9
               "adam": lambda: Adam(0.01, weight_decay=1e-3),
               "adamw": lambda: AdamW(0.01, weight_decay=0.1)}
 grids = pytest.mark.parametrize("grid", GRIDS, ids=lambda g: f"{g[0]}x{g[1]}")
-
-
-def everywhere(ok, what):
-    flags = comm.allgather(bool(ok))
-    assert all(flags), f"{what}: failed on ranks {[r for r, f in enumerate(flags) if not f]}"
-
-
-def close(a, b):
-    return np.allclose(a, b, rtol=1e-10, atol=1e-12)
-
-
-def same_weights(a, b):
-    return all(close(wa, wb) and close(ba, bb) for (wa, ba), (wb, bb) in zip(a, b))
 
 
 def build(sizes=SIZES, optimizer=None, **options):
