@@ -84,7 +84,7 @@ class Trainer:
         mapped = isinstance(X, np.memmap)
         X = check_inputs(X, net.sizes[0], net.dtype, convert=not mapped)
         targets = check_targets(Y, len(X), net.sizes[-1], net.dtype,
-                                convert=not isinstance(Y, np.memmap))
+                                convert=not isinstance(Y, np.memmap), loss=net.loss)
         if not mapped and not np.isfinite(X).all():
             raise ValueError("fit: X holds NaN or infinite values")
         rows = np.arange(len(X)) if rows is None else rows
