@@ -51,7 +51,8 @@ def fit_in_process(model, X_train, y_train, X_test):
         try:
             model.fit(X_train, y_train)
         except Exception as error:          # a failed fit is a result to report, not a crash
-            return {"fit_s": time.perf_counter() - start, "error": f"{type(error).__name__}: {error}"}
+            return {"fit_s": time.perf_counter() - start,
+                    "error": f"{type(error).__name__}: {error}"}
         fit_s = time.perf_counter() - start
     return {"predictions": model.predict(X_test), "fit_s": fit_s,
             "n_iter": int(getattr(model, "n_iter_", 0)) or None,
@@ -84,8 +85,8 @@ def fit_command(ranks, X_train, y_train, X_test, seed, launcher, timeout):
             return {**result, "error": f"exit {done.returncode}: " + " / ".join(tail)}
         history = json.loads((Path(folder) / "history.json").read_text())
         losses = [row["loss"] for row in history]
-        return {**result, "predictions": np.loadtxt(Path(folder) / "predictions.txt", dtype=np.int64,
-                                                  ndmin=1),
+        predictions = np.loadtxt(Path(folder) / "predictions.txt", dtype=np.int64, ndmin=1)
+        return {**result, "predictions": predictions,
                 "fit_s": history[-1].get("seconds") if history else None,
                 "n_iter": len(history), "final_loss": losses[-1] if losses else None,
                 "non_finite_loss": not all(np.isfinite(losses))}
@@ -104,14 +105,19 @@ def _ghostmlp(mpi, arguments, folder, timeout):
         return subprocess.CompletedProcess(command, 124, "", f"timed out after {timeout} s")
 
 
-def fit(entry, X_train, y_train, X_test, seed, args):
-    """One fit of `entry` (a key of ENTRIES) with its defaults and `seed`: a dict of results."""
+def fit(entry, X_train, y_train, X_test, y_test, seed, args):
+    """One fit of `entry` (a key of ENTRIES) with its defaults and `seed`: a dict of results,
+    its test accuracy (the share of test rows predicted right; None when the fit failed) in it."""
     if entry == "sklearn":
-        return fit_in_process(MLPClassifier(random_state=seed), X_train, y_train, X_test)
-    if entry == "estimator":
-        return fit_in_process(GhostMLPClassifier(random_state=seed), X_train, y_train, X_test)
-    ranks = {"cli1": 1, "cli2": 2}[entry]
-    return fit_command(ranks, X_train, y_train, X_test, seed, args.mpiexec, args.timeout)
+        result = fit_in_process(MLPClassifier(random_state=seed), X_train, y_train, X_test)
+    elif entry == "estimator":
+        result = fit_in_process(GhostMLPClassifier(random_state=seed), X_train, y_train, X_test)
+    else:
+        result = fit_command({"cli1": 1, "cli2": 2}[entry], X_train, y_train, X_test, seed,
+                             args.mpiexec, args.timeout)
+    predictions = result.pop("predictions", None)
+    accuracy = float(np.mean(predictions == y_test)) if predictions is not None else None
+    return {"accuracy": accuracy, **result}
 
 
 # ----------------------------------------------------------------------- run
@@ -123,17 +129,17 @@ def warm_up():
         fit_in_process(model, X_train, y_train, X_test)
 
 
-def run(args):
+def run(args, command):
     """Every (data set, features, seed, entry point): one fit, its JSON line appended."""
     os.environ.update(ONE_THREAD)
     args.mpiexec = args.mpiexec or find_mpiexec()
     if "cli2" in args.entries and not args.mpiexec:
         raise SystemExit("vs_sklearn: mpiexec not found (give --mpiexec, or leave out cli2)")
-    command = shlex.join(getattr(sys, "orig_argv", [sys.executable] + sys.argv))
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with threadpool_limits(1):
-        facts = machine_facts()
+        context = {"command": command, "started": datetime.datetime.now(
+                       datetime.timezone.utc).isoformat(timespec="seconds"),
+                   "sklearn": sklearn.__version__, "machine": machine_facts()}
         warm_up()
         for name in args.datasets:
             X_train, X_test, y_train, y_test = split(name, args.split_seed)
@@ -142,22 +148,20 @@ def run(args):
                 for seed in args.seeds:
                     for entry in args.entries:    # the entry points in turn: drifts hit all
                         log(f"vs_sklearn: {name} {features} seed {seed} {ENTRIES[entry]} ...")
-                        result = fit(entry, train, y_train, test, seed, args)
-                        predictions = result.pop("predictions", None)
-                        accuracy = (float(np.mean(predictions == y_test))
-                                    if predictions is not None else None)
+                        result = fit(entry, train, y_train, test, y_test, seed, args)
+                        log(f"  accuracy {result['accuracy']}, fit {result.get('fit_s')} s"
+                            + (f", {result['error']}" if "error" in result else ""))
                         record = {"benchmark": "vs_sklearn", "dataset": name,
                                   "features": features, "entry": entry, "seed": seed,
-                                  "split_seed": args.split_seed, "n_train": len(y_train),
-                                  "n_test": len(y_test), "n_features": X_train.shape[1],
-                                  "n_classes": int(len(np.unique(y_train))),
-                                  "accuracy": accuracy, **result, "command": command,
-                                  "started": started, "sklearn": sklearn.__version__,
-                                  "machine": facts}
-                        log(f"  accuracy {accuracy}, fit {result.get('fit_s')} s"
-                            + (f", {result['error']}" if "error" in result else ""))
+                                  "split_seed": args.split_seed, **shape(y_train, test, y_test),
+                                  **result, **context}
                         with open(args.results, "a") as out:
                             out.write(json.dumps(record) + "\n")
+
+
+def shape(y_train, X_test, y_test):
+    return {"n_train": len(y_train), "n_test": len(y_test), "n_features": X_test.shape[1],
+            "n_classes": int(len(np.unique(y_train)))}
 
 
 def main(argv=None):
@@ -175,7 +179,8 @@ def main(argv=None):
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     if not args.report_only:
-        run(args)
+        run(args, shlex.join(["python", "-m", "benchmarks.vs_sklearn",
+                              *(sys.argv[1:] if argv is None else argv)]))
     text = report(read_jsonl(args.results))
     print(text)
     if args.markdown:

@@ -61,7 +61,8 @@ def split(name, seed):
 
 
 def featurize(features, X_train, X_test):
-    """The split's inputs as given ("raw"), or standardised by a StandardScaler fitted on X_train."""
+    """The split's inputs as given ("raw"), or standardised ("standard") by a StandardScaler
+    fitted on X_train."""
     if features == "raw":
         return X_train, X_test
     scaler = StandardScaler().fit(X_train)

@@ -24,7 +24,8 @@ def summarise(records):
     """{(data set, features, entry): the seeds' mean and spread} of latest(records)."""
     groups = {}
     for record in latest(records):
-        groups.setdefault((record["dataset"], record["features"], record["entry"]), []).append(record)
+        key = (record["dataset"], record["features"], record["entry"])
+        groups.setdefault(key, []).append(record)
     return {key: _summary(group) for key, group in groups.items()}
 
 
@@ -50,7 +51,8 @@ def _mean_sd(values):
 def verdicts(summary, anchor):
     """(accuracy points vs anchor, fit-time ratio, accuracy verdict, time verdict) of a row."""
     if summary["failed"] or summary["accuracy"] is None or anchor["accuracy"] is None:
-        return None, None, f"missed ({len(summary['failed'])} of {summary['seeds']} fits failed)", "—"
+        failed = f"missed ({len(summary['failed'])} of {summary['seeds']} fits failed)"
+        return None, None, failed, "—"
     points = summary["accuracy"][0] - anchor["accuracy"][0]
     accuracy_met = points >= -ACCURACY_POINTS
     ratio = (summary["fit_s"][0] / anchor["fit_s"][0]
@@ -149,7 +151,7 @@ def _tally(summaries):
 
 def _notes(records):
     n_test = {r["dataset"]: (r["n_train"], r["n_test"], r["n_features"]) for r in records}
-    return [f"- Data sets (train / test rows, features): " + "; ".join(
+    return ["- Data sets (train / test rows, features): " + "; ".join(
                 f"{name}: {DATASETS[name][0]}, {n_test[name][0]} / {n_test[name][1]}, "
                 f"{n_test[name][2]}" for name in DATASETS if name in n_test) + ".",
             f"- One stratified {1 - TEST_SIZE:.0%}/{TEST_SIZE:.0%} split (sklearn "
