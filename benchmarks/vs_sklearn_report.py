@@ -17,7 +17,10 @@ def latest(records):
         if record.get("benchmark") == "vs_sklearn":
             last[(record["dataset"], record["features"], record["entry"], record["seed"])] = record
     order = {name: i for i, name in enumerate([*DATASETS, *FEATURES, *ENTRIES])}
-    return [last[key] for key in sorted(last, key=lambda k: (*map(order.get, k[:3]), k[3]))]
+
+    def rank(key):          # unknown names (from an older run) last
+        return (*(order.get(part, len(order)) for part in key[:3]), key[3])
+    return [last[key] for key in sorted(last, key=rank)]
 
 
 def summarise(records):
