@@ -115,7 +115,7 @@ def run_one(job):
     curve = []
     for epoch in range(epochs):
         rate = learning_rate_at(epoch, epochs, RECIPE["learning_rate"], RECIPE["decay"])
-        curve += net.fit(X_train, Y_train, epochs=1, batch_size=RECIPE["batch_size"],
+        curve += net.fit(X_train, Y_train, max_epochs=1, batch_size=RECIPE["batch_size"],
                          learning_rate=rate)["loss"]
     seconds = time.perf_counter() - start
     train_acc, train_nll = scores(net, X_train, y_train)

@@ -55,6 +55,17 @@ cdef inline floating derivative(floating a, int act) noexcept nogil:
 
 
 
+cdef inline void exp_row(floating* row, Py_ssize_t n, floating bias) noexcept nogil:
+    """row[i] := e^(row[i] + bias): float32 clamped at e^88 (float32's largest value is
+    3.4e38 = e^88.7) and 0 below -87.3; float64 overflows to inf only above 709."""
+    cdef Py_ssize_t i
+    if floating is float:
+        ghostmlp_exp_bias_rowf(row, n, bias)
+    else:
+        for i in range(n):
+            row[i] = exp(row[i] + bias)
+
+
 cdef inline void softmax_core(int n, int batch, floating* z, floating* bias,
                        floating* scratch) noexcept nogil:
     """P[k, i] := exp(z[k, i] + b_k - m_i) / sum_j exp(z[j, i] + b_j - m_i), m_i the column max."""
@@ -93,8 +104,7 @@ cdef inline void bias_activation_core(int n, int batch, floating* z, floating* b
                                floating* scratch) noexcept nogil:
     """H[n, B] := act(Z[n, B] + b[n]) in place; bias may be NULL; softmax runs over n.
 
-    scratch: 2 * B values, used by softmax only. EXP in float32 is clamped at e^88 (float32's
-    largest value is 3.4e38 = e^88.7); in float64 e^z overflows to inf only above z = 709.
+    scratch: 2 * B values, used by softmax only. EXP: see exp_row.
     """
     cdef Py_ssize_t j, i, B = batch
     cdef floating bj
@@ -114,15 +124,11 @@ cdef inline void bias_activation_core(int n, int batch, floating* z, floating* b
         elif act == TANH:
             for i in range(B):
                 row[i] = tanh_of(row[i] + bj)
-        elif act == RELU:
+        elif act == RELU:       # NaN stays NaN (as numpy.maximum): a bad input is not hidden
             for i in range(B):
-                row[i] = row[i] + bj if row[i] + bj > 0 else 0
+                row[i] = 0 if row[i] + bj <= 0 else row[i] + bj
         elif act == EXP:
-            if floating is float:
-                ghostmlp_exp_bias_rowf(row, B, bj)
-            else:
-                for i in range(B):
-                    row[i] = exp(row[i] + bj)
+            exp_row(row, B, bj)
         else:
             for i in range(B):
                 row[i] = row[i] + bj

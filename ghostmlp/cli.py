@@ -10,13 +10,24 @@ import numpy as np
 
 from ghostmlp import bench, data, optim, plan
 from ghostmlp.checkpoint import load, read_header
+from ghostmlp.errors import TrainingDiverged
 from ghostmlp.cli_data import is_root, read_dataset, saved_normaliser, split
 from ghostmlp.cli_train import train
 from ghostmlp.network import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
-from ghostmlp.schedule import DECAYS
+from ghostmlp.schedule import SCHEDULES
 
 
 # ------------------------------------------------------------------ arguments
+
+def batch_option(text):
+    """--batch-size: a positive integer or "auto"."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or auto, got {text!r}")
+
 
 def add_data_arguments(parser, labels=True):
     source = parser.add_mutually_exclusive_group()
@@ -49,19 +60,31 @@ def build_parser():
         description="Options left out take their defaults, or with --resume the checkpoint's.")
     add_data_arguments(train)
     train.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes (256)")
-    train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, help="(sigmoid)")
+    train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, help="(relu)")
     train.add_argument("--output-activation", choices=OUTPUT_ACTIVATIONS, help="(softmax)")
     train.add_argument("--loss", choices=tuple(LOSSES), help="(cross_entropy)")
-    train.add_argument("--optimizer", choices=tuple(optim.OPTIMIZERS), help="(sgd)")
+    train.add_argument("--optimizer", choices=tuple(optim.OPTIMIZERS), help="(adam)")
     train.add_argument("--learning-rate", type=float,
-                       help="base rate of the schedule (sgd 2.0, adam and adamw 0.001)")
-    train.add_argument("--decay", choices=DECAYS,
-                       help="step (default): 1/5 of the rate after half the epochs, 1/25 after "
-                            "three quarters")
+                       help="base rate of the schedule (adam and adamw 0.001, sgd 0.1)")
+    train.add_argument("--schedule", choices=tuple(SCHEDULES),
+                       help="constant (default); step: 1/5 of the rate after half the epochs, "
+                            "1/25 after three quarters; cosine: annealed over --max-epochs "
+                            "after --warmup epochs; plateau: 1/10 each time the monitored loss "
+                            "stops improving (--tol, --n-iter-no-change); invscaling: "
+                            "rate / (samples seen + 1)^0.5")
+    train.add_argument("--warmup", type=int, help="cosine's linear warm-up epochs (0)")
     train.add_argument("--momentum", type=float, help="sgd's momentum (0)")
-    train.add_argument("--weight-decay", type=float, help="(1e-4)")
-    train.add_argument("--epochs", type=int, help="total epochs, a resumed run's included (60)")
-    train.add_argument("--batch-size", type=int, help="(16)")
+    train.add_argument("--weight-decay", type=float, help="(0)")
+    train.add_argument("--max-epochs", "--epochs", type=int, dest="max_epochs",
+                       help="at most this many epochs, a resumed run's included (200)")
+    train.add_argument("--batch-size", type=batch_option, help="samples per step, or auto: "
+                                                               "min(200, training samples) (auto)")
+    train.add_argument("--tol", type=float, help="improvement in the monitored loss that "
+                                                  "counts (1e-4)")
+    train.add_argument("--n-iter-no-change", type=int,
+                       help="stop after more than this many epochs without it (10; 0: never)")
+    train.add_argument("--restore-best", action="store_const", const=True,
+                       help="end with the weights of the epoch with the best monitored loss")
     train.add_argument("--connectivity", choices=("dense", "ghost"), help="(dense)")
     train.add_argument("--blocks", type=int, help="ghost blocks K (default: the working ranks)")
     train.add_argument("--ghost-gradients", choices=("exact", "local"), help="(exact)")
@@ -74,9 +97,11 @@ def build_parser():
     train.add_argument("--seed", type=int, help="initialisation, shuffling and splits (0)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="(float32)")
     train.add_argument("--normalise", choices=("none", "standard", "minmax"),
-                       help="input normalisation, fitted on the training split only (none)")
+                       help="input normalisation, fitted on the training split only and "
+                            "stored with the model (standard)")
     train.add_argument("--validation-fraction", type=float,
-                       help="share of the training split held out for validation each epoch (0)")
+                       help="share of the training split held out each epoch; its loss is "
+                            "then the monitored one (0)")
     train.add_argument("--history", help="write the per-epoch history here (.csv or .json)")
     train.add_argument("--plot", help="loss and accuracy curves as a PNG (needs matplotlib)")
     train.add_argument("--checkpoint", help="write a checkpoint here at the end")
@@ -229,6 +254,8 @@ def main(argv=None):
             plan.run(args, comm, say)
         else:
             info(comm, say)
+    except TrainingDiverged as error:     # raised on every rank at the same step
+        return fail_together(f"ghostmlp {args.command}: error: {error}", comm)
     except (ValueError, OSError, RuntimeError, ImportError) as error:
         return fail(f"ghostmlp {args.command}: error: {error}", comm)
     except Exception:
@@ -246,6 +273,15 @@ def run_bench(args, comm, say):
         if args.json:
             with open(args.json, "a") as out:
                 out.write(json.dumps(record) + "\n")
+
+
+def fail_together(message, comm):
+    """An error every rank raised at once: rank 0 prints it and every rank exits with 1."""
+    if is_root(comm):
+        print(message.rstrip(), file=sys.stderr, flush=True)
+    if comm is not None:
+        comm.Barrier()
+    return 1
 
 
 def fail(message, comm):

@@ -5,24 +5,28 @@ import json
 import os
 import time
 
-from ghostmlp import data, optim
+from ghostmlp import data, defaults, optim, schedule
 from ghostmlp.checkpoint import load, read_header, save
 from ghostmlp.cli_data import is_root, read_dataset, saved_normaliser, split
 from ghostmlp.network import Network
-from ghostmlp.schedule import learning_rate_at
-from ghostmlp.validate import check_positive
+from ghostmlp.train import Patience, Trainer
+from ghostmlp.validate import check_count, check_positive
 
-# train's defaults. With --resume, the network's come from the checkpoint's "network" and the
-# schedule's and data's from its "extra"; options given anyway must agree with the network.
-NETWORK_DEFAULTS = {"hidden": [256], "activation": "sigmoid", "output_activation": "softmax",
-                    "loss": "cross_entropy", "optimizer": "sgd", "momentum": 0.0,
-                    "weight_decay": 1e-4,
-                    "connectivity": "dense", "blocks": None, "ghost_gradients": "exact",
-                    "seed": 0, "dtype": "float32"}
+# train's defaults (ghostmlp.defaults, shared with the Network and the estimators). With
+# --resume, the network's come from the checkpoint's "network" and the run's from its
+# "extra"; network options given anyway must agree with the checkpoint.
+NETWORK_DEFAULTS = {"hidden": list(defaults.COMMAND_HIDDEN), "activation": defaults.HIDDEN_ACTIVATION,
+                    "output_activation": "softmax", "loss": defaults.LOSS, "optimizer": "adam",
+                    "momentum": 0.0, "weight_decay": 0.0, "connectivity": "dense",
+                    "blocks": None, "ghost_gradients": "exact", "seed": 0,
+                    "dtype": defaults.DTYPE}
 # The base learning rate of each optimizer, when --learning-rate is left out.
-LEARNING_RATES = {"sgd": 2.0, "adam": 1e-3, "adamw": 1e-3}
-RUN_DEFAULTS = {"learning_rate": None, "decay": "step", "epochs": 60, "batch_size": 16,
-                "normalise": "none", "test_fraction": 0.25, "validation_fraction": 0.0}
+LEARNING_RATES = {"sgd": 0.1, "adam": defaults.LEARNING_RATE, "adamw": defaults.LEARNING_RATE}
+RUN_DEFAULTS = {"learning_rate": None, "schedule": "constant", "warmup": 0,
+                "max_epochs": defaults.MAX_EPOCHS, "batch_size": defaults.BATCH_SIZE,
+                "normalise": defaults.NORMALISE, "test_fraction": 0.25,
+                "validation_fraction": 0.0, "n_iter_no_change": defaults.N_ITER_NO_CHANGE,
+                "tol": defaults.TOL, "restore_best": False}
 
 
 def train(args, comm, say):
@@ -32,47 +36,72 @@ def train(args, comm, say):
     opts = train_options(args, header)
     X, y, source = read_dataset(args, comm, opts.dtype)
     X_train, y_train, X_test, y_test = split(X, y, opts.test_fraction, opts.seed)
-    X_train, y_train, X_val, y_val = split(X_train, y_train, opts.validation_fraction, opts.seed + 1)
     if args.resume:
         net = load(args.checkpoint, comm=comm, master=args.master, grid=args.grid)
         normaliser = saved_normaliser(header["extra"])
+        run = header["extra"].get("run_state", {})
         say(f"resumed {args.checkpoint} after epoch {net.epochs_trained}")
     else:
         net = new_network(opts, comm, X_train.shape[1], y)
         normaliser = (data.Normaliser(opts.normalise).fit(X_train)
                       if opts.normalise != "none" else None)
+        run = {}
     if normaliser is not None:
-        X_train, X_val, X_test = (normaliser.transform(A) for A in (X_train, X_val, X_test))
+        X_train, X_test = normaliser.transform(X_train), normaliser.transform(X_test)
     say(repr(net))
-    extra = {"source": source, "split_seed": opts.seed,
-             "normaliser": normaliser.to_dict() if normaliser is not None else None,
-             **{key: getattr(opts, key) for key in RUN_DEFAULTS}}
-    history, start = [], time.perf_counter()
-    for epoch in range(net.epochs_trained, opts.epochs):
-        rate = learning_rate_at(epoch, opts.epochs, opts.learning_rate, opts.decay)
-        loss = net.fit(X_train, y_train, epochs=1, batch_size=opts.batch_size,
-                       learning_rate=rate)["loss"][-1]
-        row = {"epoch": epoch + 1, "learning_rate": rate, "loss": loss,
-               "accuracy": net.evaluate(X_train, y_train)["accuracy"]}
-        if len(y_val):
-            scores = net.evaluate(X_val, y_val)
-            row.update(val_loss=scores["loss"], val_accuracy=scores["accuracy"])
-        row["seconds"] = time.perf_counter() - start
-        history.append(row)
+    trainer = Trainer(net, opts.batch_size, _schedule(opts, run, args))
+    trainer.samples = run.get("samples", 0)
+    saved = run.get("patience", {})
+    patience = (Patience(opts.n_iter_no_change, opts.tol, best=saved.get("best"),
+                         count=saved.get("count", 0)) if opts.n_iter_no_change else None)
+
+    def extra():
+        state = {"schedule": trainer.schedule.config(), "samples": trainer.samples,
+                 **({"patience": patience.config()} if patience is not None else {})}
+        return {"source": source, "split_seed": opts.seed,
+                "normaliser": normaliser.to_dict() if normaliser is not None else None,
+                "run_state": state, **{key: getattr(opts, key) for key in RUN_DEFAULTS}}
+
+    rows = []
+
+    def after_epoch(row):
+        rows.append(row)
         say("  ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
                       for key, value in row.items()))
-        if args.checkpoint and args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0:
-            save(net, args.checkpoint, extra)
+        if args.checkpoint and args.checkpoint_every and row["epoch"] % args.checkpoint_every == 0:
+            save(net, args.checkpoint, extra())
+
+    if net.epochs_trained < opts.max_epochs:
+        history = trainer.run(X_train, y_train, opts.max_epochs - net.epochs_trained,
+                              validation_fraction=opts.validation_fraction, patience=patience,
+                              restore_best=opts.restore_best, on_epoch=after_epoch)
+        say(f"stopped after epoch {net.epochs_trained}: {STOPPED[history['stopped']]}")
     if args.checkpoint:
-        save(net, args.checkpoint, extra)
+        save(net, args.checkpoint, extra())
         say(f"checkpoint {args.checkpoint}")
     if len(y_test):
         scores = net.evaluate(X_test, y_test)
         say(f"held-out accuracy {scores['accuracy']:.4f} on {len(y_test)} samples "
             f"(loss {scores['loss']:.4f})")
     if is_root(comm):
-        write_history(history, args.history, args.plot)
+        write_history(rows, args.history, args.plot)
     return net
+
+
+STOPPED = {"max_epochs": "--max-epochs reached",
+           "converged": "the training loss stopped improving (--tol, --n-iter-no-change)",
+           "early_stopping": "the validation loss stopped improving (--tol, --n-iter-no-change)"}
+
+
+def _schedule(opts, run, args):
+    """The run's schedule: the checkpoint's, state and all, unless --schedule, --learning-rate
+    or --warmup is given; else a new one from the options."""
+    if "schedule" in run and all(getattr(args, key) is None
+                                 for key in ("schedule", "learning_rate", "warmup")):
+        return schedule.from_config(run["schedule"])
+    if opts.schedule == "cosine":
+        return schedule.Cosine(opts.learning_rate, opts.max_epochs, warmup=opts.warmup)
+    return schedule.resolve(opts.schedule, opts.learning_rate, opts.max_epochs)
 
 
 def train_options(args, header):
@@ -110,9 +139,13 @@ def train_options(args, header):
 
 def check_options(args, opts):
     """Refuse settings that would be ignored or fail late, naming the option."""
-    if opts.epochs < 1 or opts.batch_size < 1:
-        raise ValueError(f"--epochs and --batch-size must be >= 1, got {opts.epochs} and "
-                         f"{opts.batch_size}")
+    check_count("--max-epochs", opts.max_epochs)
+    if opts.batch_size != "auto":
+        check_count("--batch-size", opts.batch_size)
+    check_count("--n-iter-no-change", opts.n_iter_no_change, allow_zero=True)
+    check_positive("--tol", opts.tol, allow_zero=True)
+    if opts.warmup and opts.schedule != "cosine":
+        raise ValueError(f"--warmup applies to --schedule cosine, not {opts.schedule}")
     for name in ("test_fraction", "validation_fraction"):
         if not 0 <= getattr(opts, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1), got "
@@ -144,7 +177,8 @@ def new_network(args, comm, n_inputs, y):
     for size in args.hidden:
         net.add_layer("hidden", size, activation=args.activation)
     net.add_layer("output", n_outputs, activation=args.output_activation)
-    return net.initialize(batch_size=args.batch_size, machine=args.machine)
+    batch = (defaults.batch_size(len(y)) if args.batch_size == "auto" else args.batch_size)
+    return net.initialize(batch_size=batch, machine=args.machine)
 
 
 def write_history(history, path, plot):

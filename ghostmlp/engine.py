@@ -4,6 +4,7 @@ import contextlib
 import numpy as np
 
 from ghostmlp._step import Step
+from ghostmlp.errors import TrainingDiverged
 from ghostmlp.layout import Buffers
 from ghostmlp.params import Parameters
 from ghostmlp.partition import slice_bounds
@@ -144,9 +145,17 @@ class Engine:
     def _summed_loss(self):
         loss = float(self.parameters.loss_slot[0])
         if not np.isfinite(loss):
-            raise ValueError(f"the batch's loss is {loss} (non-finite inputs, or training "
-                             "diverged): no update was applied")
+            raise TrainingDiverged(f"the batch's loss is {loss} (non-finite inputs, or "
+                                   "training diverged): no update was applied",
+                                   step=self.parameters.step_count + 1)
         return loss
+
+    def weights_finite(self):
+        """Whether every weight and bias of the replica is finite (collective; one pass)."""
+        bad = np.array([0.0 if np.isfinite(self.parameters.segment("weights")).all() else 1.0])
+        if self.exchange is not None:
+            self.exchange.allreduce_sum(bad)
+        return bad[0] == 0
 
     def gradients(self, xb, tb, n, weights=None):
         """Write the gradients of the (weighted) mean loss over the global batch; that loss.

@@ -1,11 +1,12 @@
 """Network: the paper's MLP API (add_layer, initialize, forward, compute_loss, backward) and training."""
 import numpy as np
 
-from ghostmlp import _kernels, train
+from ghostmlp import _kernels, defaults, train
 from ghostmlp.engine import BUCKET_BYTES, Engine, total_weight
 from ghostmlp.layout import Layout
 from ghostmlp.optim import resolve
 from ghostmlp.params import DTYPES
+from ghostmlp.schedule import Schedule, resolve as resolve_schedule
 from ghostmlp.partition import check_layout, connectivity_mask, edge_count, slice_sizes
 from ghostmlp.validate import (
     check_count, check_grid, check_inputs, check_layer, check_network, check_output, check_positive,
@@ -40,8 +41,9 @@ class Network:
     sum_k y_k log(y_k / y'_k) - y_k + y'_k (scikit-learn's poisson_loss). Targets are class
     indices ``y[B]`` or rows ``Y[B, n_out]`` (one-hot or soft). Weights are
     ``W[fan_in, fan_out]``, biases ``b[fan_out]``. The update is the optimizer's
-    (``ghostmlp.optim``: SGD, Adam, AdamW); learning_rate, momentum and weight_decay are
-    shorthand for ``optimizer=SGD(learning_rate, momentum, weight_decay=weight_decay)``.
+    (``ghostmlp.optim``: SGD, Adam, AdamW; by default Adam at 1e-3, see ghostmlp.defaults);
+    learning_rate, momentum and weight_decay are shorthand for
+    ``optimizer=SGD(learning_rate, momentum, weight_decay=weight_decay)``.
 
     Model parallelism (MPI): with `comm`, every rank holds a slice of every layer.
     connectivity="dense" computes exactly the serial network on any number of ranks;
@@ -61,7 +63,7 @@ class Network:
     Every rank must make the same calls with the same data.
     """
 
-    def __init__(self, seed=0, dtype="float32", loss="mse", learning_rate=None, momentum=None,
+    def __init__(self, seed=0, dtype=defaults.DTYPE, loss=defaults.LOSS, learning_rate=None, momentum=None,
                  weight_decay=None, optimizer=None, comm=None, connectivity="dense",
                  blocks=None, ghost_gradients="exact", master=False, grid=None,
                  bucket_bytes=BUCKET_BYTES):
@@ -96,8 +98,10 @@ class Network:
         """Append a layer: "input" first, then any "hidden", then one "output"."""
         if self.parameters is not None:
             raise ValueError("add_layer: the network is already initialized")
+        hidden = kind == "hidden"
         activation = check_layer(kind, size, activation, [k for k, _, _ in self.layers],
-                                 HIDDEN_ACTIVATIONS if kind == "hidden" else OUTPUT_ACTIVATIONS)
+                                 HIDDEN_ACTIVATIONS if hidden else OUTPUT_ACTIVATIONS,
+                                 defaults.HIDDEN_ACTIVATION if hidden else OUTPUT_ACTIVATIONS[0])
         self.layers.append((kind, int(size), activation))
         return self
 
@@ -284,8 +288,7 @@ class Network:
         loss = self._engine.gradients(X[lo:hi], targets[lo:hi], len(X), weights)
         self.parameters = self._engine.parameters
         self._stage = None
-        return float(loss), [self._engine.full_layer(l, "grads")
-                             for l in range(len(self.layers) - 1)]
+        return loss, [self._engine.full_layer(l, "grads") for l in range(len(self.layers) - 1)]
 
     def gradients(self, X, Y, sample_weight=None):
         """[(dL/dW, dL/db)] of loss_and_gradients(X, Y, sample_weight)."""
@@ -293,18 +296,34 @@ class Network:
 
     # ---------------------------------------------------------------- training
 
-    def fit(self, X, Y, epochs, batch_size, learning_rate=None, shuffle=True,
-            validation=None):
-        """Train for `epochs` passes over (X, Y) in minibatches; returns the history.
+    def fit(self, X, Y, max_epochs=defaults.MAX_EPOCHS, batch_size=defaults.BATCH_SIZE,
+            learning_rate=None, schedule=None, shuffle=True, validation=None,
+            validation_fraction=0.0, n_iter_no_change=defaults.N_ITER_NO_CHANGE,
+            tol=defaults.TOL, restore_best=False, on_epoch=None, sample_weight=None):
+        """Train for at most max_epochs passes over (X, Y) in minibatches; the history.
 
-        See ghostmlp.train.fit: learning_rate applies to this call only; each epoch's
-        order depends on the seed and the epoch only; X and Y may be memory-mapped.
+        batch_size: samples per step, or "auto" (min(200, n)). learning_rate: this call's
+        constant rate instead of the optimizer's; schedule: a ghostmlp.schedule.Schedule
+        (it keeps its state between calls) or a name ("constant", "step", "cosine",
+        "plateau", "invscaling") from that rate over this call's epochs. Stops once the
+        validation loss (with validation=(X_val, Y_val) or validation_fraction > 0), else
+        the training loss, has not improved by tol for more than n_iter_no_change epochs
+        (None: never). See ghostmlp.train.Trainer for the order of the samples, memory-
+        mapped data, restore_best, on_epoch, sample_weight, divergence and the history.
         """
         self._require_initialized()
-        history = train.fit(self, X, Y, epochs, batch_size, self._rate(learning_rate), shuffle,
-                            validation)
-        self._stage = None
-        return history
+        if learning_rate is not None and isinstance(schedule, Schedule):
+            raise ValueError("fit: give learning_rate= or a Schedule, not both")
+        schedule = resolve_schedule(schedule, self._rate(learning_rate),
+                                    self.epochs_trained + check_count("max_epochs", max_epochs))
+        trainer = train.Trainer(self, batch_size, schedule, shuffle)
+        patience = (train.Patience(n_iter_no_change, tol) if n_iter_no_change is not None
+                    else None)
+        try:
+            return trainer.run(X, Y, max_epochs, validation, validation_fraction, patience,
+                               restore_best, on_epoch=on_epoch, sample_weight=sample_weight)
+        finally:
+            self._stage = None
 
     def predict_proba(self, X):
         """Outputs Y'[n, n_out] for any number of samples, computed in chunks."""
@@ -342,7 +361,7 @@ class Network:
                 wb = None if weights is None else weights[chunk]
                 engine.step.forward(X[chunk])
                 loss += engine.step.loss_delta(targets[chunk], wb, total)
-                hits = np.argmax(engine.outputs(len(X[chunk])), axis=0) == classes[chunk]
+                hits = np.argmax(engine.outputs(chunk.stop - start), axis=0) == classes[chunk]
                 correct += float(np.sum(hits if wb is None else wb * hits, dtype=np.float64))
         self._stage = None
         return {"loss": loss, "accuracy": correct / total}

@@ -5,6 +5,7 @@ its step count live in the network's parameters (``ghostmlp.params``) and its up
 nogil pass of the extension (``_optim.pxd``), one pass over a weight matrix and its state.
 Weight decay applies to weights only: biases are never decayed.
 """
+from ghostmlp import defaults
 from ghostmlp.validate import check_positive
 
 SGD_CODE, ADAM_CODE, ADAMW_CODE = 0, 1, 2      # as _optim.pxd numbers them
@@ -120,7 +121,8 @@ def from_config(config):
 
 
 def resolve(optimizer, learning_rate, momentum, weight_decay):
-    """The optimizer given, or the SGD that learning_rate, momentum and weight_decay describe."""
+    """The optimizer given, or the SGD that learning_rate, momentum and weight_decay
+    describe, or with none of them the default (ghostmlp.defaults: Adam at 1e-3)."""
     shorthand = {name: value for name, value in (("learning_rate", learning_rate),
                  ("momentum", momentum), ("weight_decay", weight_decay)) if value is not None}
     if optimizer is not None:
@@ -130,6 +132,8 @@ def resolve(optimizer, learning_rate, momentum, weight_decay):
             raise ValueError(f"give optimizer= or {'/'.join(shorthand)}=, not both (set them "
                              "on the optimizer)")
         return optimizer
+    if not shorthand:
+        return defaults.optimizer()
     learning_rate = check_positive("learning_rate", shorthand.get("learning_rate",
                                                                   DEFAULT_LEARNING_RATE))
     momentum = check_positive("momentum", momentum or 0.0, allow_zero=True, upper=1)

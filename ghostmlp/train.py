@@ -1,50 +1,112 @@
-"""The policy above the step: epochs over the data, their order, minibatches and their shares."""
+"""The policy above the step: epochs, their order and minibatches, the rate of each, validation, when to stop."""
+import math
+import time
+
 import numpy as np
 
-from ghostmlp.validate import check_inputs, check_targets, is_integer
+from ghostmlp import defaults
+from ghostmlp.errors import TrainingDiverged
+from ghostmlp.schedule import Constant
+from ghostmlp.validate import (
+    check_count, check_inputs, check_positive, check_sample_weight, check_targets)
 
-# SeedSequence spawn key (SHUFFLE_STREAM, epoch) orders one epoch, whatever the rank count.
-SHUFFLE_STREAM = 2
+# SeedSequence spawn keys: (SHUFFLE_STREAM, epoch) orders one epoch and (VALIDATION_STREAM,)
+# draws the validation rows, whatever the rank count or grid.
+SHUFFLE_STREAM, VALIDATION_STREAM = 2, 3
 
 
-def fit(net, X, Y, epochs, batch_size, lr, shuffle=True, validation=None):
-    """Train for `epochs` passes over (X, Y) in minibatches; returns the history.
+class Patience:
+    """scikit-learn's plateau rule on a monitored value, lower better (mode "min") or higher.
 
-    lr: the rate of this call's steps (the optimizer's own is left as it is). The order
-    of epoch e is a permutation drawn from ``SeedSequence(seed, spawn_key=(2, e))`` (e
-    counts all epochs the network has trained), so it depends on the seed and the epoch
-    only; every replica computes its share of each minibatch. X and Y may be memory-
-    mapped (numpy.load(path, mmap_mode="r")): each replica then reads only the rows of
-    its shares, batch by batch. history: {"loss": [mean training loss per epoch]},
-    plus "val_loss" and "val_accuracy" when validation=(X_val, Y_val).
+    An epoch improves when its value beats the best by tol (min: value <= best - tol; max:
+    value >= best + tol); `exhausted` once more than n_iter_no_change epochs in a row did
+    not. The best follows every better value, however small the gain.
     """
-    if not is_integer(epochs) or epochs < 1:
-        raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
-    if not is_integer(batch_size) or batch_size < 1:
-        raise ValueError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
-    if validation is not None and len(validation) != 2:
-        raise ValueError("fit: validation must be a pair (X_val, Y_val)")
-    mapped = isinstance(X, np.memmap)
-    X = check_inputs(X, net.sizes[0], net.dtype, convert=not mapped)
-    if not mapped and not np.isfinite(X).all():
-        raise ValueError("fit: X holds NaN or infinite values")
-    targets = check_targets(Y, len(X), net.sizes[-1], net.dtype,
-                            convert=not isinstance(Y, np.memmap))
-    batch_size = min(int(batch_size), len(X))
-    engine = net.engine
-    engine.bind_share(batch_size)
-    x_batch = np.empty((batch_size, X.shape[1]), dtype=net.dtype)
-    t_dtype = np.int64 if targets.ndim == 1 else net.dtype
-    t_batch = np.empty((batch_size,) + targets.shape[1:], dtype=t_dtype)
-    history = {"loss": []}
-    for _ in range(epochs):
-        order = np.arange(len(X))
-        if shuffle:
+
+    def __init__(self, n_iter_no_change=defaults.N_ITER_NO_CHANGE, tol=defaults.TOL, mode="min",
+                 best=None, count=0):
+        self.n_iter_no_change = check_count("n_iter_no_change", n_iter_no_change)
+        self.tol = check_positive("tol", tol, allow_zero=True)
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.mode, self.count = mode, int(count)
+        self.best = (math.inf if mode == "min" else -math.inf) if best is None else float(best)
+
+    def update(self, value):
+        """Count epoch `value`; True when it is a new best."""
+        sign = 1 if self.mode == "min" else -1
+        self.count = self.count + 1 if sign * value > sign * self.best - self.tol else 0
+        better = sign * value < sign * self.best
+        if better:
+            self.best = float(value)
+        return better
+
+    @property
+    def exhausted(self):
+        return self.count > self.n_iter_no_change
+
+    def config(self):
+        return dict(vars(self))
+
+
+class Trainer:
+    """Minibatch training of `net`, epoch after epoch.
+
+    batch_size: samples per step, or "auto" (min(200, n)); schedule: a
+    ghostmlp.schedule.Schedule or a name (default: the optimizer's constant rate).
+    Epoch e (counted over all the network's epochs) visits the samples in the order of a
+    permutation drawn from ``SeedSequence(seed, spawn_key=(2, e))``: it depends on the seed
+    and the epoch only. Every replica of a grid computes its share of each minibatch. X
+    and Y may be memory-mapped (numpy.load(path, mmap_mode="r")): each replica then reads
+    only the rows of its shares, batch by batch. A non-finite loss (any step) or weight
+    (checked after each epoch) raises ghostmlp.TrainingDiverged on every rank.
+    `samples`: training samples seen (scikit-learn's t_), which InvScaling follows.
+    """
+
+    def __init__(self, net, batch_size=defaults.BATCH_SIZE, schedule=None, shuffle=True):
+        self.net, self.shuffle = net, bool(shuffle)
+        if batch_size != "auto":
+            check_count("batch_size", batch_size)
+        self.batch_size = batch_size
+        self.schedule = Constant(net.optimizer.lr) if schedule is None else schedule
+        self.samples = 0
+
+    # ------------------------------------------------------------------ epochs
+
+    def epoch(self, X, Y, rows=None, sample_weight=None):
+        """One pass over (X, Y) (or over its `rows`) at the schedule's rate; the mean loss.
+
+        sample_weight: w[n] (checked), each step's loss sum w_i loss_i / sum w_i over its
+        minibatch (a minibatch of zero weights is skipped); the epoch's loss is then the
+        weighted mean.
+        """
+        net, engine = self.net, self.net.engine
+        mapped = isinstance(X, np.memmap)
+        X = check_inputs(X, net.sizes[0], net.dtype, convert=not mapped)
+        targets = check_targets(Y, len(X), net.sizes[-1], net.dtype,
+                                convert=not isinstance(Y, np.memmap), loss=net.loss)
+        if not mapped and not np.isfinite(X).all():
+            raise ValueError("fit: X holds NaN or infinite values")
+        rows = np.arange(len(X)) if rows is None else rows
+        batch = min(defaults.batch_size(len(rows)) if self.batch_size == "auto"
+                    else self.batch_size, len(rows))
+        engine.bind_share(batch)
+        x_batch = np.empty((batch, X.shape[1]), dtype=net.dtype)
+        t_batch = np.empty((batch,) + targets.shape[1:],
+                           dtype=np.int64 if targets.ndim == 1 else net.dtype)
+        weights = check_sample_weight(sample_weight, len(X), net.dtype)
+        order = rows
+        if self.shuffle:
             stream = np.random.SeedSequence(net.seed, spawn_key=(SHUFFLE_STREAM, net.epochs_trained))
-            order = np.random.default_rng(stream).permutation(len(X))
-        total = 0.0
-        for start in range(0, len(X), batch_size):
-            index = order[start:start + batch_size]
+            order = rows[np.random.default_rng(stream).permutation(len(rows))]
+        lr = self.rate()
+        total = seen = 0.0
+        for start in range(0, len(order), batch):
+            index = order[start:start + batch]
+            wb = weights[index] if weights is not None else None
+            mass = len(index) if wb is None else float(np.sum(wb, dtype=np.float64))
+            if mass == 0:
+                continue
             lo, hi = engine.share(len(index))
             xb, tb = x_batch[:hi - lo], t_batch[:hi - lo]
             _take_rows(X, index[lo:hi], xb)
@@ -54,14 +116,129 @@ def fit(net, X, Y, epochs, batch_size, lr, shuffle=True, validation=None):
                     raise ValueError("fit: X holds NaN or infinite values (a row of the "
                                      f"minibatch of epoch {net.epochs_trained} at {start})")
                 xb[:] = np.nan      # the whole batch's loss is NaN: every replica stops
-            total += len(index) * engine.train(xb, tb, len(index), lr)
+            step = net.steps_trained + 1
+            try:
+                loss = engine.train(xb, tb, len(index), lr, wb)
+            except TrainingDiverged:        # a grid's sum was not finite: no update applied
+                loss = math.nan
+            if not math.isfinite(loss):
+                raise self._diverged(f"the loss is {loss}", step)
+            total += mass * loss
+            seen += mass
+            self.samples += len(index)
+        if not engine.weights_finite():
+            raise self._diverged("a weight is not finite")
         net.epochs_trained += 1
-        history["loss"].append(total / len(X))
-        if validation is not None:
-            scores = net.evaluate(*validation)
-            history.setdefault("val_loss", []).append(scores["loss"])
-            history.setdefault("val_accuracy", []).append(scores["accuracy"])
-    return history
+        return total / seen
+
+    def rate(self):
+        """The learning rate of the network's next epoch."""
+        return self.schedule.rate(self.net.epochs_trained, self.samples)
+
+    def _diverged(self, what, step=None):
+        net, rate = self.net, self.rate()
+        step = net.steps_trained if step is None else step
+        return TrainingDiverged(
+            f"training diverged in epoch {net.epochs_trained + 1}, step {step} (learning rate "
+            f"{rate:.4g}): {what}; lower the learning rate or standardise the inputs",
+            net.epochs_trained, step, rate)
+
+    # -------------------------------------------------------------------- runs
+
+    def run(self, X, Y, max_epochs=defaults.MAX_EPOCHS, validation=None, validation_fraction=0.0,
+            patience=None, restore_best=False, score=None, on_epoch=None, sample_weight=None):
+        """Epochs until max_epochs or a plateau; the history.
+
+        validation: (X_val, Y_val), or validation_fraction of the rows held out (drawn from
+        the seed; stratified when Y holds class indices). The monitored value is
+        score(net, X_val, Y_val) (higher better) when given, else the validation loss,
+        else the training loss; sample_weight (w[n]) weighs the training and the held-out
+        rows' losses and accuracies (score(net, X_val, Y_val, w_val) is then called with
+        theirs). patience (a Patience, None: never stop early): stop once
+        it is exhausted, unless the schedule lowers the rate instead
+        (ghostmlp.schedule.Plateau); it keeps its count between runs. restore_best:
+        end with the weights of the best epoch. on_epoch(row): called after each epoch.
+        history: lists per epoch ("epoch", "learning_rate", "loss", "seconds", and
+        "val_loss", "val_accuracy", "val_score" with validation), "best_epoch", and
+        "stopped": "max_epochs", "converged" (training loss) or "early_stopping".
+        """
+        max_epochs = check_count("max_epochs", max_epochs)
+        rows = None
+        if validation is None and validation_fraction:
+            rows, held = validation_rows(Y, validation_fraction, self.net.seed)
+            validation = (_rows_of(X, held), _rows_of(Y, held))
+            if sample_weight is not None:
+                validation += (_rows_of(np.asarray(sample_weight), held),)
+        elif validation is not None and len(validation) not in (2, 3):
+            raise ValueError("fit: validation must be (X_val, Y_val) or (X_val, Y_val, w_val)")
+        mode = "max" if score is not None else "min"
+        if patience is not None and patience.mode != mode:
+            raise ValueError(f"fit: a {'score' if score else 'loss'} is monitored: the "
+                             f"patience's mode must be {mode!r}")
+        watch = Patience(1, 0.0, mode)       # the best epoch, for restore_best and the history
+        keep = None
+        history = {"epoch": [], "learning_rate": [], "loss": [], "seconds": [],
+                   "stopped": "max_epochs", "best_epoch": None}
+        start = time.perf_counter()
+        for _ in range(max_epochs):
+            row = {"epoch": self.net.epochs_trained + 1, "learning_rate": self.rate()}
+            row["loss"] = self.epoch(X, Y, rows, sample_weight)
+            monitored = row["loss"]
+            if validation is not None:
+                scores = self.net.evaluate(*validation)
+                row.update(val_loss=scores["loss"], val_accuracy=scores["accuracy"])
+                monitored = row["val_loss"]
+                if score is not None:
+                    monitored = row["val_score"] = float(score(self.net, *validation))
+            row["seconds"] = time.perf_counter() - start
+            for key, value in row.items():
+                history.setdefault(key, []).append(value)
+            if watch.update(monitored):
+                history["best_epoch"] = row["epoch"]
+                if restore_best:
+                    keep = self.net.parameters.segment("weights").copy()
+            stopped = None
+            if patience is not None:
+                patience.update(monitored)
+                if patience.exhausted:
+                    if self.schedule.reduce():
+                        patience.count = 0
+                    else:
+                        stopped = "converged" if validation is None else "early_stopping"
+            if on_epoch is not None:        # after the epoch's decisions: a checkpoint holds them
+                on_epoch(row)
+            if stopped:
+                history["stopped"] = stopped
+                break
+        if keep is not None:
+            self.net.parameters.segment("weights")[:] = keep
+        return history
+
+
+def validation_rows(Y, fraction, seed):
+    """(training rows, validation rows) of Y's samples, each sorted: round(fraction n) rows
+    drawn from SeedSequence(seed, spawn_key=(3,)), per class when Y holds class indices."""
+    check_positive("validation_fraction", fraction, upper=1)
+    labels = np.asarray(Y) if np.ndim(Y) == 1 else None
+    n = len(Y)
+    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(VALIDATION_STREAM,))
+                                  ).permutation(n)
+    if labels is None:
+        held = order[:round(fraction * n)]
+    else:
+        held = np.concatenate([
+            members[:round(fraction * len(members))]
+            for members in (order[labels[order] == c] for c in np.unique(labels))])
+    if len(held) == 0 or len(held) == n:
+        raise ValueError(f"validation_fraction={fraction} of {n} samples leaves no "
+                         "validation or no training rows")
+    mask = np.zeros(n, dtype=bool)
+    mask[held] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def _rows_of(A, rows):
+    return np.take(A, rows, axis=0)
 
 
 def _take_rows(source, index, out):

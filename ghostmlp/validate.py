@@ -35,10 +35,11 @@ def choice(name, value, options):
     return value
 
 
-def check_count(name, value):
-    """int(value), when it is a positive integer (not a bool)."""
-    if not is_integer(value) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def check_count(name, value, allow_zero=False):
+    """int(value), when it is a positive (allow_zero: non-negative) integer, not a bool."""
+    if not is_integer(value) or value < (0 if allow_zero else 1):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
     return int(value)
 
 
@@ -52,8 +53,9 @@ def check_positive(name, value, allow_zero=False, upper=math.inf):
     return float(value)
 
 
-def check_layer(kind, size, activation, kinds, allowed):
-    """The activation of a layer to add after layers of `kinds` (allowed: its kind's choices)."""
+def check_layer(kind, size, activation, kinds, allowed, default):
+    """The activation of a layer to add after layers of `kinds` (allowed: its kind's
+    choices; default: the activation when None is given)."""
     if kind not in ("input", "hidden", "output"):
         raise ValueError(f"add_layer: kind must be 'input', 'hidden' or 'output', got {kind!r}")
     if not is_integer(size) or size < 1:
@@ -66,7 +68,7 @@ def check_layer(kind, size, activation, kinds, allowed):
         if activation is not None:
             raise ValueError("add_layer: the input layer takes no activation")
         return None
-    activation = activation or allowed[0]
+    activation = activation or default
     if activation not in allowed:
         raise ValueError(f"add_layer: a {kind} layer's activation must be one of "
                          f"{allowed}, got {activation!r}")

@@ -26,7 +26,7 @@ def data(n=40, seed=0):
 def test_round_trip_is_exact(tmp_path, dtype, momentum):
     X, y = data()
     net = build(dtype, momentum)
-    net.fit(X, y, epochs=2, batch_size=8)
+    net.fit(X, y, max_epochs=2, batch_size=8)
     path = tmp_path / "net.gmlp"
     ghostmlp.save(net, path, extra={"note": "round trip"})
     loaded = ghostmlp.load(path)
@@ -55,12 +55,12 @@ def test_arrays_are_little_endian_rows_of_w_transposed(tmp_path):
 def test_resume_equals_an_uninterrupted_run(tmp_path):
     X, y = data(50)
     straight = build()
-    straight.fit(X, y, epochs=6, batch_size=7)
+    straight.fit(X, y, max_epochs=6, batch_size=7)
     first = build()
-    first.fit(X, y, epochs=3, batch_size=7)
+    first.fit(X, y, max_epochs=3, batch_size=7)
     ghostmlp.save(first, tmp_path / "half.gmlp")
     resumed = ghostmlp.load(tmp_path / "half.gmlp")
-    resumed.fit(X, y, epochs=3, batch_size=7)
+    resumed.fit(X, y, max_epochs=3, batch_size=7)
     assert resumed.epochs_trained == 6
     for (w, b), (rw, rb) in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(rw, w, rtol=1e-12, atol=0)
@@ -90,7 +90,7 @@ def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     net = build()
     ghostmlp.save(net, path)
     before = path.read_bytes()
-    net.fit(X, y, epochs=1, batch_size=8)
+    net.fit(X, y, max_epochs=1, batch_size=8)
     calls = []
 
     def failing_write(self, offset, block):
@@ -113,7 +113,7 @@ def test_header_is_plain_json_and_layouts_are_checked(tmp_path):
     raw = path.read_bytes()
     length = int.from_bytes(raw[16:24], "little")
     header = json.loads(raw[24:24 + length])
-    assert header["network"]["layers"][1] == ["hidden", 9, "sigmoid"]
+    assert header["network"]["layers"][1] == ["hidden", 9, "relu"]
     assert header["network"]["connectivity"] == "dense" and header["byte_order"] == "little"
     with pytest.raises(ValueError, match="dense checkpoint cannot be loaded as a ghost network"):
         ghostmlp.load(path, connectivity="ghost")

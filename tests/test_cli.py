@@ -11,10 +11,11 @@ import pytest
 import ghostmlp
 from ghostmlp.cli import main
 from ghostmlp.datasets import load_digits
-from ghostmlp.schedule import learning_rate_at
+from ghostmlp.normalise import Normaliser
+from ghostmlp.train import Trainer
 from test_mpi import mpiexec
 
-QUICK = ["--epochs", "6", "--hidden", "32", "--dtype", "float64"]
+QUICK = ["--epochs", "6", "--hidden", "32", "--dtype", "float64", "--batch-size", "16"]
 
 
 def held_out(out):
@@ -24,13 +25,14 @@ def held_out(out):
 def test_train_prints_progress_and_held_out_accuracy(capsys, tmp_path):
     history, plot = tmp_path / "history.csv", tmp_path / "curves.png"
     assert main(["train", *QUICK, "--validation-fraction", "0.1", "--history", str(history),
-                 "--plot", str(plot)]) == 0
+                 "--plot", str(plot), "--schedule", "step", "--learning-rate", "0.01"]) == 0
     out = capsys.readouterr().out
-    assert "64 -> 32 sigmoid -> 10 softmax" in out
-    lines = re.findall(r"^epoch (\d+)  learning_rate (\S+)  loss \S+  accuracy \S+  "
+    assert "64 -> 32 relu -> 10 softmax" in out and "Adam(lr=0.01," in out
+    lines = re.findall(r"^epoch (\d+)  learning_rate (\S+)  loss \S+  "
                        r"val_loss \S+  val_accuracy \S+  seconds \S+$", out, re.M)
     assert [int(e) for e, _ in lines] == [1, 2, 3, 4, 5, 6]
-    assert [float(r) for _, r in lines] == [2.0, 2.0, 2.0, 0.4, 0.4, 0.08]
+    assert [float(r) for _, r in lines] == [0.01, 0.01, 0.01, 0.002, 0.002, 0.0004]
+    assert "stopped after epoch 6: --max-epochs reached" in out
     assert 0.8 < held_out(out) <= 1.0
     rows = list(csv.DictReader(history.open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
@@ -38,19 +40,25 @@ def test_train_prints_progress_and_held_out_accuracy(capsys, tmp_path):
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_checkpoint_resume_evaluate_predict(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("schedule", [
+    ["--schedule", "cosine", "--warmup", "1"],
+    ["--schedule", "plateau", "--tol", "10", "--n-iter-no-change", "1"]], ids=["cosine", "plateau"])
+def test_checkpoint_resume_evaluate_predict(capsys, tmp_path, monkeypatch, schedule):
+    """A run stopped after epoch 3's checkpoint and resumed ends with the weights of one
+    straight run: the schedule's state and the plateau count travel in the checkpoint."""
     straight, half = tmp_path / "straight.gmlp", tmp_path / "half.gmlp"
-    common = ["--hidden", "16", "--dtype", "float64", "--momentum", "0.5", "--learning-rate",
-              "0.5", "--epochs", "6"]
+    common = ["--hidden", "16", "--dtype", "float64", "--optimizer", "sgd", "--momentum", "0.5",
+              "--learning-rate", "0.05", "--epochs", "6", *schedule]
     assert main(["train", *common, "--checkpoint", str(straight)]) == 0
+    epoch = Trainer.epoch
 
-    def interrupt_in_epoch_4(epoch, *args):
-        if epoch == 3:
+    def interrupt_in_epoch_4(self, *args):
+        if self.net.epochs_trained == 3:
             raise KeyboardInterrupt
-        return learning_rate_at(epoch, *args)
+        return epoch(self, *args)
 
     with monkeypatch.context() as patch:               # a run killed after epoch 3's checkpoint
-        patch.setattr("ghostmlp.cli_train.learning_rate_at", interrupt_in_epoch_4)
+        patch.setattr(Trainer, "epoch", interrupt_in_epoch_4)
         with pytest.raises(KeyboardInterrupt):
             main(["train", *common, "--checkpoint", str(half), "--checkpoint-every", "3"])
     assert ghostmlp.load(half).epochs_trained == 3
@@ -68,6 +76,8 @@ def test_checkpoint_resume_evaluate_predict(capsys, tmp_path, monkeypatch):
     assert main(["predict", "--checkpoint", str(straight), "--output", str(predictions)]) == 0
     classes = np.loadtxt(predictions, dtype=int)
     X, _ = load_digits()
+    saved = ghostmlp.checkpoint.read_header(straight)["extra"]["normaliser"]
+    X = Normaliser.from_dict(saved).transform(X)         # the training split's scaling
     np.testing.assert_array_equal(classes, ghostmlp.load(straight).predict(X))
 
 
@@ -127,6 +137,33 @@ def test_train_under_mpiexec_matches_serial(ranks, tmp_path, capsys):
     assert header["state"]["epochs_trained"] == 3
 
 
+DIVERGING = ["--optimizer", "sgd", "--learning-rate", "1e6", "--epochs", "6",
+             "--checkpoint-every", "1", "--resume"]
+
+
+@pytest.mark.parametrize("ranks", [0, 2, 3])
+def test_divergence_fails_every_rank_and_keeps_the_last_good_checkpoint(ranks, tmp_path, capsys):
+    """ranks 0: in process. A resumed run at a rate of 1e6 diverges in its first epoch: the
+    command exits 1 with one message naming epoch, step and rate, and the checkpoint of the
+    good run is left as it was (byte for byte)."""
+    path = tmp_path / "net.gmlp"
+    assert main(["train", "--epochs", "2", "--hidden", "24", "--optimizer", "sgd",
+                 "--checkpoint", str(path)]) == 0
+    good = path.read_bytes()
+    args = ["train", *DIVERGING, "--checkpoint", str(path)]
+    if ranks:
+        done = run_mpi(ranks, args, tmp_path, timeout=120)
+        code, err = done.returncode, done.stderr
+    else:
+        capsys.readouterr()
+        code, err = main(args), capsys.readouterr().err
+    assert code == 1, err
+    assert re.search(r"ghostmlp train: error: training diverged in epoch 3, step \d+ "
+                     r"\(learning rate 1e\+06\)", err), err
+    assert err.count("training diverged") == 1
+    assert path.read_bytes() == good
+
+
 def test_a_failing_rank_ends_the_whole_job(tmp_path):
     bad = tmp_path / "inputs.txt"
     bad.write_text("1 2 3\n4 five 6\n")
@@ -173,7 +210,10 @@ def test_resume_refuses_settings_that_differ(capsys, tmp_path):
     (["--labels", "y.txt"], "--labels and --label-column need --inputs"),
     (["--checkpoint-every", "2"], "--checkpoint-every needs --checkpoint"),
     (["--history", "/no/such/folder/h.csv"], "--history /no/such/folder/h.csv: no such folder"),
-    (["--epochs", "0"], "--epochs and --batch-size must be >= 1"),
+    (["--epochs", "0"], "--max-epochs must be a positive integer, got 0"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["--warmup", "2"], "--warmup applies to --schedule cosine, not constant"),
+    (["--momentum", "0.9"], "--momentum applies to --optimizer sgd, not adam"),
 ])
 def test_options_that_would_be_ignored_or_fail_late_are_refused(capsys, args, message):
     assert main(["train", *args]) == 1

@@ -154,6 +154,19 @@ def test_bias_activation_large_arguments(dtype, act):
 
 
 @dtypes
+@pytest.mark.parametrize("act", ALL_ACTS, ids=_id_act)
+def test_bias_activation_keeps_nan(dtype, act):
+    """A NaN input stays NaN, as in numpy (relu included: numpy.maximum(nan, 0) is nan), so
+    that the loss shows a bad input instead of hiding it."""
+    z = np.array([[np.nan, 1.0], [2.0, -1.0]], dtype=dtype)
+    bias_activation(z, np.zeros(2, dtype=dtype), act)
+    with np.errstate(invalid="ignore"):
+        ref = act_ref(np.array([[np.nan, 1.0], [2.0, -1.0]]), act)
+    np.testing.assert_array_equal(np.isnan(z), np.isnan(ref))
+    assert np.isnan(z[0, 0])
+
+
+@dtypes
 def test_exp_output_saturates_in_float32_only_far_out(dtype):
     """float32: e^z clamped at e^88 (below, exact to rounding), 0 below -87.3; float64: libm's."""
     z = np.array([[-800.0, -100.0, -87.0, -1.0, 0.0, 1.0, 50.0, 88.0, 100.0, 700.0]])

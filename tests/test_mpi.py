@@ -11,7 +11,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 CASES = [HERE / "mpi" / name for name in
          ("cases_model_parallel.py", "cases_grid.py", "cases_losses.py", "cases_data.py",
-          "cases_checkpoint.py", "cases_estimators.py")]
+          "cases_checkpoint.py", "cases_train.py", "cases_estimators.py")]
 LIMIT_SECONDS = 300
 
 

@@ -75,7 +75,7 @@ def test_optimizers_learn(name, dtype):
     X = batches(1, 60)[0][0]
     y = np.argmax(X[:, :3], axis=1)                     # a rule the network can learn
     first = net.evaluate(X, y)["loss"]
-    net.fit(X, y, epochs=30, batch_size=10)
+    net.fit(X, y, max_epochs=30, batch_size=10)
     assert net.evaluate(X, y)["loss"] < 0.8 * first
 
 
@@ -83,13 +83,13 @@ def test_optimizers_learn(name, dtype):
 def test_resume_equals_an_uninterrupted_run(tmp_path, name):
     (X, y), = batches(1, 45)
     straight = build(OPTIMIZERS[name]())
-    straight.fit(X, y, epochs=4, batch_size=8)
+    straight.fit(X, y, max_epochs=4, batch_size=8)
     first = build(OPTIMIZERS[name]())
-    first.fit(X, y, epochs=2, batch_size=8)
+    first.fit(X, y, max_epochs=2, batch_size=8)
     ghostmlp.save(first, tmp_path / "half.gmlp")
     resumed = ghostmlp.load(tmp_path / "half.gmlp")
     assert resumed.optimizer == straight.optimizer and resumed.steps_trained == 12
-    resumed.fit(X, y, epochs=2, batch_size=8)
+    resumed.fit(X, y, max_epochs=2, batch_size=8)
     for (w, b), (rw, rb) in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(rw, w, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(rb, b, rtol=1e-12, atol=1e-15)
@@ -99,8 +99,8 @@ def test_a_rate_given_to_fit_applies_to_that_call_only():
     net = build(SGD(0.2))
     (X, y), = batches(1, 20)
     twin = build(SGD(0.05))
-    net.fit(X, y, epochs=1, batch_size=5, learning_rate=0.05)
-    twin.fit(X, y, epochs=1, batch_size=5)
+    net.fit(X, y, max_epochs=1, batch_size=5, learning_rate=0.05)
+    twin.fit(X, y, max_epochs=1, batch_size=5)
     assert net.optimizer.lr == 0.2 and net.config()["optimizer"]["lr"] == 0.2
     for (w, _), (tw, _) in zip(net.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(w, tw)
@@ -109,7 +109,11 @@ def test_a_rate_given_to_fit_applies_to_that_call_only():
 def test_shorthand_is_sgd():
     net = Network(learning_rate=0.3, momentum=0.5, weight_decay=1e-3)
     assert net.optimizer == SGD(0.3, momentum=0.5, weight_decay=1e-3)
-    assert Network().optimizer == SGD(0.1)
+    assert Network(momentum=0.5).optimizer == SGD(0.1, momentum=0.5)
+
+
+def test_the_default_is_adam():
+    assert Network().optimizer == Adam(1e-3)
 
 
 @optimizers

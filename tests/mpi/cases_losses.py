@@ -5,6 +5,7 @@ from mpi4py import MPI
 
 from ghostmlp import Network
 from ghostmlp.optim import SGD, Adam
+from verdicts import close, everywhere, same_weights
 
 comm = MPI.COMM_WORLD
 P = comm.Get_size()
@@ -16,19 +17,6 @@ OUTPUT_LOSSES = [("exp", "poisson"), ("softmax", "cross_entropy"), ("sigmoid", "
 grids = pytest.mark.parametrize("grid", GRIDS, ids=lambda g: f"{g[0]}x{g[1]}")
 output_losses = pytest.mark.parametrize("output,loss", OUTPUT_LOSSES,
                                         ids=[f"{o}-{l}" for o, l in OUTPUT_LOSSES])
-
-
-def everywhere(ok, what):
-    flags = comm.allgather(bool(ok))
-    assert all(flags), f"{what}: failed on ranks {[r for r, f in enumerate(flags) if not f]}"
-
-
-def close(a, b):
-    return np.allclose(a, b, rtol=1e-10, atol=1e-12)
-
-
-def same_weights(a, b):
-    return all(close(wa, wb) and close(ba, bb) for (wa, ba), (wb, bb) in zip(a, b))
 
 
 def build(sizes=SIZES, hidden="tanh", output="softmax", loss="cross_entropy", optimizer=None,

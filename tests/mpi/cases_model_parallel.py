@@ -6,22 +6,13 @@ from mpi4py import MPI
 from ghostmlp import Network
 from ghostmlp.optim import SGD, Adam, AdamW
 from ghostmlp.partition import slice_bounds
+from verdicts import close, everywhere, same_weights
 
 comm = MPI.COMM_WORLD
 P = comm.Get_size()
 SIZES = [7, 13, 11, 5]              # no layer divides evenly by 2, 3 or 4
 GHOST_SIZES = [6, 25, 29, 13]       # every layer holds 12 blocks
 FIXED_BLOCKS = 12                   # divisible by 1, 2, 3 and 4 working ranks
-
-
-def everywhere(ok, what):
-    """Assert on every rank that `ok` held on every rank."""
-    flags = comm.allgather(bool(ok))
-    assert all(flags), f"{what}: failed on ranks {[r for r, f in enumerate(flags) if not f]}"
-
-
-def close(a, b, rtol=1e-10, atol=1e-12):
-    return np.allclose(a, b, rtol=rtol, atol=atol)
 
 
 def build(sizes=SIZES, loss="cross_entropy", hidden="sigmoid", output="softmax", **options):
@@ -37,10 +28,6 @@ def build(sizes=SIZES, loss="cross_entropy", hidden="sigmoid", output="softmax",
 def data(sizes, batch=9, seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(batch, sizes[0])), rng.integers(0, sizes[-1], batch)
-
-
-def same_weights(a, b):
-    return all(close(wa, wb) and close(ba, bb) for (wa, ba), (wb, bb) in zip(a, b))
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])

@@ -32,10 +32,10 @@ def save(folder):
                       comm=comm, **layout)
         net.add_layer("input", 7).add_layer("hidden", 13).add_layer("hidden", 11)
         net.add_layer("output", 6).initialize()
-        net.fit(X, y, epochs=2, batch_size=5)
+        net.fit(X, y, max_epochs=2, batch_size=5)
         ghostmlp.save(net, folder / f"{name}.gmlp")
         predictions = net.predict_proba(X)
-        net.fit(X, y, epochs=1, batch_size=5)
+        net.fit(X, y, max_epochs=1, batch_size=5)
         later = net.predict_proba(X)
         if comm.Get_rank() == 0:
             np.save(folder / f"{name}.npy", predictions)
@@ -51,7 +51,7 @@ def load(folder):
         ok &= bool(np.allclose(proba, saved, rtol=1e-12, atol=1e-15))
         ok &= bool(np.array_equal(proba.argmax(axis=1), saved.argmax(axis=1)))
         ok &= net.epochs_trained == 2 and net.steps_trained == 6
-        net.fit(X, y, epochs=1, batch_size=5)
+        net.fit(X, y, max_epochs=1, batch_size=5)
         ok &= bool(np.allclose(net.predict_proba(X), np.load(folder / f"{name}-next.npy"),
                                rtol=1e-10, atol=1e-13))
     return comm.allreduce(ok, op=MPI.LAND)

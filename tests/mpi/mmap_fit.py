@@ -33,7 +33,7 @@ try:
     copied = True
 except MemoryError:
     copied = False
-history = net.fit(X, y, epochs=1, batch_size=256)
+history = net.fit(X, y, max_epochs=1, batch_size=256)
 ok = not copied and np.isfinite(history["loss"][0])
 if not comm.allreduce(ok, op=MPI.LAND):
     sys.exit(f"rank {comm.Get_rank()}: copied={copied}, history={history}")
