@@ -67,7 +67,7 @@ def train(args, comm, say):
     def after_epoch(row):
         rows.append(row)
         say("  ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
-                      for key, value in row.items()))
+                      for key, value in row.items() if key != "monitored"))
         if args.checkpoint and args.checkpoint_every and row["epoch"] % args.checkpoint_every == 0:
             save(net, args.checkpoint, extra())
 

@@ -3,6 +3,7 @@ import math
 import time
 
 import numpy as np
+import scipy.sparse
 
 from ghostmlp import defaults
 from ghostmlp.errors import TrainingDiverged
@@ -20,12 +21,13 @@ class Patience:
 
     An epoch improves when its value beats the best by tol (min: value <= best - tol; max:
     value >= best + tol); `exhausted` once more than n_iter_no_change epochs in a row did
-    not. The best follows every better value, however small the gain.
+    not (math.inf: never). The best follows every better value, however small the gain.
     """
 
     def __init__(self, n_iter_no_change=defaults.N_ITER_NO_CHANGE, tol=defaults.TOL, mode="min",
                  best=None, count=0):
-        self.n_iter_no_change = check_count("n_iter_no_change", n_iter_no_change)
+        self.n_iter_no_change = (n_iter_no_change if n_iter_no_change == math.inf else
+                                 check_count("n_iter_no_change", n_iter_no_change))
         self.tol = check_positive("tol", tol, allow_zero=True)
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -58,7 +60,8 @@ class Trainer:
     permutation drawn from ``SeedSequence(seed, spawn_key=(2, e))``: it depends on the seed
     and the epoch only. Every replica of a grid computes its share of each minibatch. X
     and Y may be memory-mapped (numpy.load(path, mmap_mode="r")): each replica then reads
-    only the rows of its shares, batch by batch. A non-finite loss (any step) or weight
+    only the rows of its shares, batch by batch; a scipy.sparse X is densified a minibatch
+    at a time. A non-finite loss (any step) or weight
     (checked after each epoch) raises ghostmlp.TrainingDiverged on every rank.
     `samples`: training samples seen (scikit-learn's t_), which InvScaling follows.
     """
@@ -81,20 +84,24 @@ class Trainer:
         weighted mean.
         """
         net, engine = self.net, self.net.engine
-        mapped = isinstance(X, np.memmap)
-        X = check_inputs(X, net.sizes[0], net.dtype, convert=not mapped)
-        targets = check_targets(Y, len(X), net.sizes[-1], net.dtype,
+        sparse = scipy.sparse.issparse(X)
+        mapped = isinstance(X, np.memmap) or sparse
+        X = X.tocsr() if sparse else check_inputs(X, net.sizes[0], net.dtype, convert=not mapped)
+        if sparse and (X.ndim != 2 or X.shape[1] != net.sizes[0] or X.shape[0] == 0):
+            raise ValueError(f"X must have shape [B, {net.sizes[0]}] with B >= 1, got {X.shape}")
+        n = X.shape[0]
+        targets = check_targets(Y, n, net.sizes[-1], net.dtype,
                                 convert=not isinstance(Y, np.memmap), loss=net.loss)
-        if not mapped and not np.isfinite(X).all():
-            raise ValueError("fit: X holds NaN or infinite values")
-        rows = np.arange(len(X)) if rows is None else rows
+        if not np.isfinite(X.data if sparse else X if not mapped else []).all():
+            raise ValueError("fit: X holds NaN or infinite values")     # a memory map: by batch
+        rows = np.arange(n) if rows is None else rows
         batch = min(defaults.batch_size(len(rows)) if self.batch_size == "auto"
                     else self.batch_size, len(rows))
         engine.bind_share(batch)
         x_batch = np.empty((batch, X.shape[1]), dtype=net.dtype)
         t_batch = np.empty((batch,) + targets.shape[1:],
                            dtype=np.int64 if targets.ndim == 1 else net.dtype)
-        weights = check_sample_weight(sample_weight, len(X), net.dtype)
+        weights = check_sample_weight(sample_weight, n, net.dtype)
         order = rows
         if self.shuffle:
             stream = np.random.SeedSequence(net.seed, spawn_key=(SHUFFLE_STREAM, net.epochs_trained))
@@ -111,7 +118,7 @@ class Trainer:
             xb, tb = x_batch[:hi - lo], t_batch[:hi - lo]
             _take_rows(X, index[lo:hi], xb)
             _take_rows(targets, index[lo:hi], tb)
-            if mapped and not np.isfinite(xb).all():
+            if mapped and not sparse and not np.isfinite(xb).all():
                 if engine.replicas == 1:
                     raise ValueError("fit: X holds NaN or infinite values (a row of the "
                                      f"minibatch of epoch {net.epochs_trained} at {start})")
@@ -146,7 +153,8 @@ class Trainer:
     # -------------------------------------------------------------------- runs
 
     def run(self, X, Y, max_epochs=defaults.MAX_EPOCHS, validation=None, validation_fraction=0.0,
-            patience=None, restore_best=False, score=None, on_epoch=None, sample_weight=None):
+            patience=None, restore_best=False, score=None, monitor=None, on_epoch=None,
+            sample_weight=None):
         """Epochs until max_epochs or a plateau; the history.
 
         validation: (X_val, Y_val), or validation_fraction of the rows held out (drawn from
@@ -154,11 +162,13 @@ class Trainer:
         score(net, X_val, Y_val) (higher better) when given, else the validation loss,
         else the training loss; sample_weight (w[n]) weighs the training and the held-out
         rows' losses and accuracies (score(net, X_val, Y_val, w_val) is then called with
-        theirs). patience (a Patience, None: never stop early): stop once
+        theirs); monitor(row), when given, computes the monitored value from the epoch's
+        row instead (e.g. a loss with a penalty added); the row keeps it as "monitored".
+        patience (a Patience, None: never stop early): stop once
         it is exhausted, unless the schedule lowers the rate instead
         (ghostmlp.schedule.Plateau); it keeps its count between runs. restore_best:
         end with the weights of the best epoch. on_epoch(row): called after each epoch.
-        history: lists per epoch ("epoch", "learning_rate", "loss", "seconds", and
+        history: lists per epoch ("epoch", "learning_rate", "loss", "monitored", "seconds", and
         "val_loss", "val_accuracy", "val_score" with validation), "best_epoch", and
         "stopped": "max_epochs", "converged" (training loss) or "early_stopping".
         """
@@ -190,6 +200,9 @@ class Trainer:
                 monitored = row["val_loss"]
                 if score is not None:
                     monitored = row["val_score"] = float(score(self.net, *validation))
+            if monitor is not None:
+                monitored = float(monitor(row))
+            row["monitored"] = monitored
             row["seconds"] = time.perf_counter() - start
             for key, value in row.items():
                 history.setdefault(key, []).append(value)
@@ -238,12 +251,16 @@ def validation_rows(Y, fraction, seed):
 
 
 def _rows_of(A, rows):
-    return np.take(A, rows, axis=0)
+    """Rows of A (a sparse A: densified, as the held-out rows are evaluated whole)."""
+    return A[rows].toarray() if scipy.sparse.issparse(A) else np.take(A, rows, axis=0)
 
 
 def _take_rows(source, index, out):
-    """out := source[index] (rows), cast to out's dtype; a memory map reads only those rows."""
-    if source.dtype == out.dtype:
+    """out := source[index] (rows), cast to out's dtype; a memory map reads only those rows,
+    a sparse (CSR) source is densified only there."""
+    if scipy.sparse.issparse(source):
+        out[...] = source[index].toarray()
+    elif source.dtype == out.dtype:
         np.take(source, index, axis=0, out=out)
     else:
         out[...] = source[index]

@@ -11,9 +11,11 @@ Expected failures, declared through parametrize_with_checks(expected_failed_chec
   last bit with the size of the batch it is computed in and its place there (BLAS
   takes other kernels at tile edges and for single samples); these checks compare at
   rtol=1e-7, below float32's resolution (1.2e-7). Either may pass (an XPASS).
-- the stochastic solvers, the checks that fit with sample_weight (listed in
-  expected_failed_checks): sample weights with SGD and Adam wait for the Trainer's;
-  the L-BFGS regressor passes them.
+- the stochastic solvers, check_sample_weight_equivalence_on_dense_data and _on_sparse_data:
+  with minibatches a weight of k is not k copies of the sample, which fall into other
+  minibatches (scikit-learn's own MLPs run these checks with solver='lbfgs' only, or sgd
+  with tol=1e-2); the L-BFGS regressor passes them, and
+  test_sample_weights_equal_repeated_samples checks whole-batch steps.
 
 The estimators under MPI are tests/mpi/cases_estimators.py (run by tests/test_mpi.py).
 """
@@ -40,20 +42,18 @@ FLOAT32_BATCH_REASON = (
     "float32 outputs can change in the last bit with the batch a sample is computed in "
     "(BLAS kernels differ at tile edges and for one sample); the check's rtol=1e-7 is "
     "below float32 resolution")
-SAMPLE_WEIGHT_REASON = "sample_weight is not supported yet"
+MINIBATCH_WEIGHT_REASON = (
+    "with minibatches, weight k is not k copies: the copies fall into other minibatches "
+    "(scikit-learn runs these checks on its MLPs with solver='lbfgs' or a loose tol only)")
 SMALL = dict(hidden_layer_sizes=(16,), max_iter=200)
 
 
 def expected_failed_checks(estimator):
     failures = {}
     if estimator.solver != "lbfgs":
-        failures = {name: SAMPLE_WEIGHT_REASON for name in (
-            "check_sample_weight_equivalence_on_dense_data",
-            "check_sample_weight_equivalence_on_sparse_data",
-            "check_sample_weights_not_an_array", "check_sample_weights_list",
-            "check_sample_weights_shape", "check_sample_weights_not_overwritten",
-            "check_sample_weights_invariance", "check_sample_weights_pandas_series",
-            "check_all_zero_sample_weights_error", "check_classifiers_one_label_sample_weights")}
+        failures = dict.fromkeys(("check_sample_weight_equivalence_on_dense_data",
+                                  "check_sample_weight_equivalence_on_sparse_data"),
+                                 MINIBATCH_WEIGHT_REASON)
     if estimator.dtype == "float32":
         failures.update(check_methods_subset_invariance=FLOAT32_BATCH_REASON,
                         check_methods_sample_order_invariance=FLOAT32_BATCH_REASON)
@@ -326,3 +326,20 @@ def test_lbfgs_sample_weights_equal_repeated_samples(digits):
         weighted.fit(X, y, sample_weight=counts)
         repeated.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
     assert_same_weights(weighted, repeated, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_sample_weights_equal_repeated_samples(digits, solver):
+    """Whole-batch steps without shuffling (and no L2, which scales with the batch): a weight
+    of k on a sample trains as k copies of it; each epoch's loss is the weighted mean."""
+    X, y = digits[0][:60], digits[1][:60]
+    counts = np.arange(60) % 3
+    params = dict(solver=solver, random_state=0, max_iter=4, hidden_layer_sizes=(8,),
+                  shuffle=False, alpha=0.0, batch_size=int(counts.sum()))
+    weighted, repeated = GhostMLPClassifier(**params), GhostMLPClassifier(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted.fit(X, y, sample_weight=counts)
+        repeated.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
+    assert_same_weights(weighted, repeated, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-12)

@@ -18,8 +18,6 @@ Expected to fail (xfail), each for a stated difference, none a defect:
   the ValueError scikit-learn raises for non-finite weights), the project's rule for
   divergence, where scikit-learn records NaN validation scores and restores the best
   epoch.
-- test_mlp_sample_weight_with_early_stopping: sample_weight with the stochastic solvers
-  waits for the Trainer's sample weights (L-BFGS takes them).
 - test_mlp_regressor_dtypes_casting (not strict): float32 rounding; with random_state=1
   one prediction near zero (3.6e-4) differs from float64's by 0.08 % where the test
   allows 0.05 %; over random_state 2-5 our float32-to-float64 gaps are of the size of
@@ -39,8 +37,6 @@ OURS = ("from ghostmlp.sklearn import GhostMLPClassifier as MLPClassifier, "
 EXCLUDED = ("test_gradient", "test_learning_rate_warmstart", "test_adaptive_learning_rate")
 EXPECTED_FAILURES = {
     "test_mlp_diverging_loss": ("divergence raises TrainingDiverged", True),
-    "test_mlp_sample_weight_with_early_stopping": (
-        "sample_weight with sgd/adam waits for the Trainer's sample weights", True),
     "test_mlp_regressor_dtypes_casting": ("float32 rounding of one prediction near zero",
                                           False),
 }

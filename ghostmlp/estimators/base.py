@@ -1,7 +1,6 @@
 """What the classifier and the regressor share: fit, partial_fit and the network behind them."""
 import math
 import pickle
-import sys
 import warnings
 
 import numpy as np
@@ -80,9 +79,6 @@ class GhostMLPBase(BaseEstimator):
         self.n_outputs_ = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X.shape[0])
-            if self.solver in STOCHASTIC:
-                raise NotImplementedError("sample_weight with solver='sgd' or 'adam' waits for "
-                                          "the Trainer's sample weights; use solver='lbfgs'")
         if first:
             self._initialize(targets)
         stochastic = self.solver in STOCHASTIC
@@ -97,7 +93,8 @@ class GhostMLPBase(BaseEstimator):
             weights = list(zip(self.coefs_, self.intercepts_))
         try:
             if stochastic:
-                self._fit_stochastic(X, targets, weights, seed, dtype, parts, incremental)
+                self._fit_stochastic(X, targets, weights, seed, dtype, parts, incremental,
+                                     sample_weight)
             else:
                 self._fit_lbfgs(X, targets, weights, seed, dtype, sample_weight)
         except TrainingDiverged as error:
@@ -162,9 +159,10 @@ class GhostMLPBase(BaseEstimator):
         data_loss, _ = objective.data_loss(theta)
         self.loss_ = self._sklearn_loss(data_loss) + objective.penalty(theta)
 
-    def _fit_stochastic(self, X, targets, weights, seed, dtype, parts, incremental):
+    def _fit_stochastic(self, X, targets, weights, seed, dtype, parts, incremental,
+                        sample_weight):
         """Epochs through the project's Trainer (partial_fit: one, continuing its state)."""
-        y_val = X_val = None
+        y_val = X_val = w_val = None
         if parts is not None:
             train, held = parts
             if len(held) < 2:
@@ -172,6 +170,8 @@ class GhostMLPBase(BaseEstimator):
                                  "'validation_fraction' or the size of your dataset.")
             X_val, y_val = X[held], targets[held]
             X, targets = X[train], targets[train]
+            if sample_weight is not None:
+                w_val, sample_weight = sample_weight[held], sample_weight[train]
         trainer = getattr(self, "_trainer", None) if incremental else None
         if trainer is None:
             batch = batch_size(self.batch_size, X.shape[0])
@@ -184,14 +184,16 @@ class GhostMLPBase(BaseEstimator):
         patience = self.__dict__.get("_patience")
         if patience is None:
             patience = self._patience = Patience(1, self.tol, "max" if early else "min")
-        patience.n_iter_no_change = (NEVER if self.n_iter_no_change == math.inf
-                                     else self.n_iter_no_change)
+        patience.n_iter_no_change = self.n_iter_no_change
         patience.tol, patience.count = self.tol, self._no_improvement_count
-        score = (lambda net, _X, _Y: self._validation_score(net, X_val, y_val)) if early else None
+        score = ((lambda net, _X, _Y, _w=None: self._validation_score(net, X_val, y_val, w_val))
+                 if early else None)
         history = trainer.run(
-            _dense(X, dtype), targets, 1 if incremental else self.max_iter,
+            X, targets, 1 if incremental else self.max_iter,
             validation=(_dense(X_val, dtype), y_val) if early else None,
-            patience=patience, restore_best=early, score=score, on_epoch=self._report)
+            patience=patience, restore_best=early, score=score,
+            monitor=None if early else self._training_loss, on_epoch=self._report,
+            sample_weight=sample_weight)
         self.n_iter_ = len(history["loss"])
         self.t_ = trainer.samples
         self.loss_ = self.loss_curve_[-1]
@@ -218,9 +220,14 @@ class GhostMLPBase(BaseEstimator):
             return Plateau(rate, factor=ADAPTIVE_FACTOR, min_lr=ADAPTIVE_MIN)
         return Constant(rate)
 
+    def _training_loss(self, row):
+        """scikit-learn's loss of the epoch: its own scaling of the mean loss, plus the L2
+        penalty (of the weights at the epoch's end, where scikit-learn adds each batch's)."""
+        return self._sklearn_loss(row["loss"]) + self._penalty()
+
     def _report(self, row):
         """After each epoch: the loss curve, validation scores and verbose lines."""
-        loss = self._sklearn_loss(row["loss"]) + self._penalty()
+        loss = row["monitored"] if "val_score" not in row else self._training_loss(row)
         self.loss_curve_.append(loss)
         if self.verbose:
             print(f"Iteration {len(self.loss_curve_)}, loss = {loss:.8f}")
@@ -236,12 +243,13 @@ class GhostMLPBase(BaseEstimator):
         return 0.5 * self.alpha * sum(float(np.vdot(w, w)) for w, _ in
                                       trainer.net.get_weights()) / batch
 
-    def _validation_score(self, net, X_val, y_val):
-        """scikit-learn's score on the held-out samples (NaN for non-finite outputs)."""
+    def _validation_score(self, net, X_val, y_val, w_val):
+        """scikit-learn's score on the held-out samples, weighted by w_val (NaN for
+        non-finite outputs)."""
         outputs = _outputs(net, X_val)
         if not np.isfinite(outputs).all():
             return math.nan
-        return float(self._score_outputs(y_val, outputs))
+        return float(self._score_outputs(y_val, outputs, w_val))
 
     # --------------------------------------------------------------- predicting
 
@@ -293,9 +301,6 @@ class GhostMLPBase(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-NEVER = sys.maxsize         # n_iter_no_change=inf: the count never exceeds it
 
 
 def store(est, arguments):

@@ -83,13 +83,13 @@ class GhostMLPClassifier(ClassifierMixin, GhostMLPBase):
         """Outputs [n, n_outputs_] -> what LabelBinarizer.inverse_transform reads."""
         return outputs[:, 0] if self.n_outputs_ == 1 else outputs
 
-    def _score_outputs(self, targets, outputs):
+    def _score_outputs(self, targets, outputs, sample_weight=None):
         predicted = self._label_binarizer.inverse_transform(self._indicator(outputs))
         if self._label_binarizer.y_type_ == "multiclass":
             truth = self.classes_[targets]
         else:
             truth = self._label_binarizer.inverse_transform(self._indicator(targets))
-        return accuracy_score(truth, predicted)
+        return accuracy_score(truth, predicted, sample_weight=sample_weight)
 
     def predict(self, X):
         """The label of each sample [n_samples] (indicator rows for multilabel)."""

@@ -71,8 +71,8 @@ class GhostMLPRegressor(RegressorMixin, GhostMLPBase):
     def _stratify(self, targets):
         return None
 
-    def _score_outputs(self, targets, outputs):
-        return r2_score(targets, outputs)
+    def _score_outputs(self, targets, outputs, sample_weight=None):
+        return r2_score(targets, outputs, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predictions [n_samples] (one target) or [n_samples, n_outputs]."""
