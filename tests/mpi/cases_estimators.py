@@ -61,7 +61,8 @@ def test_classifier_on_a_grid_equals_serial(grid, solver, params):
 @pytest.mark.parametrize("grid", GRIDS)
 def test_regressor_on_a_grid_equals_serial(grid):
     X, y = data()
-    y = np.stack([y / 10, (y % 3) / 3], axis=1)      # two outputs: one per model rank at 2
+    # P outputs (at least 2): one per model rank on grid (1, P)
+    y = np.stack([(y % (k + 2)) / (k + 2) for k in range(max(P, 2))], axis=1)
     serial = fit(GhostMLPRegressor, X, y, solver="lbfgs", max_iter=10, random_state=3)
     spread = fit(GhostMLPRegressor, X, y, solver="lbfgs", max_iter=10, random_state=3,
                  comm=comm, grid=grid)
