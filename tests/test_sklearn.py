@@ -81,9 +81,10 @@ def digits():
 
 
 def fit_both(ours, theirs, X, y, **params):
+    """Ours in scikit-learn's precision (dtype=None: float64 for float64 X), and theirs."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return ours(**params).fit(X, y), theirs(**params).fit(X, y)
+        return ours(dtype=None, **params).fit(X, y), theirs(**params).fit(X, y)
 
 
 def assert_same_weights(a, b, rtol=1e-10, atol=1e-12):
@@ -335,7 +336,7 @@ def test_sample_weights_equal_repeated_samples(digits, solver):
     X, y = digits[0][:60], digits[1][:60]
     counts = np.arange(60) % 3
     params = dict(solver=solver, random_state=0, max_iter=4, hidden_layer_sizes=(8,),
-                  shuffle=False, alpha=0.0, batch_size=int(counts.sum()))
+                  shuffle=False, alpha=0.0, batch_size=int(counts.sum()), dtype="float64")
     weighted, repeated = GhostMLPClassifier(**params), GhostMLPClassifier(**params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -343,3 +344,14 @@ def test_sample_weights_equal_repeated_samples(digits, solver):
         repeated.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
     assert_same_weights(weighted, repeated, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-12)
+
+
+def test_dtype_auto_is_float32_for_minibatches_and_xs_rule_for_lbfgs(digits):
+    X, y = digits[0][:80], digits[1][:80]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for solver, want in (("adam", np.float32), ("sgd", np.float32), ("lbfgs", np.float64)):
+            clf = GhostMLPClassifier(solver=solver, hidden_layer_sizes=(8,), max_iter=3).fit(X, y)
+            assert clf.coefs_[0].dtype == want and clf.predict_proba(X).dtype == np.float64
+        assert GhostMLPClassifier(solver="lbfgs", max_iter=3).fit(
+            X.astype(np.float32), y).coefs_[0].dtype == np.float32

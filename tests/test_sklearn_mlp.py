@@ -1,6 +1,7 @@
 """scikit-learn's own test module for its MLPs, sklearn/neural_network/tests/test_mlp.py, run
 against GhostMLPClassifier and GhostMLPRegressor (its source, with MLPClassifier and
-MLPRegressor bound to them).
+MLPRegressor bound to them with dtype=None: scikit-learn's precision rule, float64 for
+float64 X, where ghostmlp's default runs the stochastic solvers in float32).
 
 Excluded, each for reaching into scikit-learn's private internals:
 
@@ -31,8 +32,10 @@ sklearn = pytest.importorskip("sklearn")
 
 SOURCE = Path(sklearn.__file__).parent / "neural_network" / "tests" / "test_mlp.py"
 IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
-OURS = ("from ghostmlp.sklearn import GhostMLPClassifier as MLPClassifier, "
-        "GhostMLPRegressor as MLPRegressor")
+# In scikit-learn's precision (dtype=None: X's dtype), which these tests compare at.
+OURS = ("from functools import partial; from ghostmlp.sklearn import GhostMLPClassifier, "
+        "GhostMLPRegressor; MLPClassifier = partial(GhostMLPClassifier, dtype=None); "
+        "MLPRegressor = partial(GhostMLPRegressor, dtype=None)")
 
 EXCLUDED = ("test_gradient", "test_learning_rate_warmstart", "test_adaptive_learning_rate")
 EXPECTED_FAILURES = {

@@ -47,7 +47,7 @@ class GhostMLPBase(BaseEstimator):
                  tol=defaults.TOL, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=defaults.N_ITER_NO_CHANGE, max_fun=15000, dtype=None,
+                 n_iter_no_change=defaults.N_ITER_NO_CHANGE, max_fun=15000, dtype="auto",
                  comm=None, grid=None, connectivity="dense", blocks=None,
                  ghost_gradients="exact", master=False):
         store(self, locals())
@@ -86,7 +86,7 @@ class GhostMLPBase(BaseEstimator):
         if stochastic and self.early_stopping:
             split = (X.shape[0], self.validation_fraction, self._stratify(targets))
         units = [X.shape[1]] + hidden_sizes(self.hidden_layer_sizes) + [self.n_outputs_]
-        dtype = network_dtype(self.dtype, X)
+        dtype = network_dtype(self.dtype, X, self.solver)
         weights, parts, seed = draw(check_random_state(self.random_state), self.comm,
                                     units if first else None, self.activation, dtype, split)
         if weights is None:

@@ -39,7 +39,7 @@ class GhostMLPRegressor(RegressorMixin, GhostMLPBase):
                  tol=defaults.TOL, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=defaults.N_ITER_NO_CHANGE, max_fun=15000, dtype=None,
+                 n_iter_no_change=defaults.N_ITER_NO_CHANGE, max_fun=15000, dtype="auto",
                  comm=None, grid=None, connectivity="dense", blocks=None,
                  ghost_gradients="exact", master=False):
         store(self, locals())

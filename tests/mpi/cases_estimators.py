@@ -28,7 +28,7 @@ def data():
 def fit(Estimator, X, y, **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return Estimator(hidden_layer_sizes=(13, 7), **params).fit(X, y)
+        return Estimator(hidden_layer_sizes=(13, 7), dtype="float64", **params).fit(X, y)
 
 
 def same(a, b):
