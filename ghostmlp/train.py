@@ -83,17 +83,27 @@ class Trainer:
         minibatch (a minibatch of zero weights is skipped); the epoch's loss is then the
         weighted mean.
         """
-        net, engine = self.net, self.net.engine
+        return self._pass(*self._checked(X, Y, sample_weight), rows)
+
+    def _checked(self, X, Y, sample_weight):
+        """(X, targets, weights) checked once for any number of passes (sparse X as CSR)."""
+        net = self.net
         sparse = scipy.sparse.issparse(X)
         mapped = isinstance(X, np.memmap) or sparse
         X = X.tocsr() if sparse else check_inputs(X, net.sizes[0], net.dtype, convert=not mapped)
         if sparse and (X.ndim != 2 or X.shape[1] != net.sizes[0] or X.shape[0] == 0):
             raise ValueError(f"X must have shape [B, {net.sizes[0]}] with B >= 1, got {X.shape}")
-        n = X.shape[0]
-        targets = check_targets(Y, n, net.sizes[-1], net.dtype,
+        targets = check_targets(Y, X.shape[0], net.sizes[-1], net.dtype,
                                 convert=not isinstance(Y, np.memmap), loss=net.loss)
         if not np.isfinite(X.data if sparse else X if not mapped else []).all():
             raise ValueError("fit: X holds NaN or infinite values")     # a memory map: by batch
+        return X, targets, check_sample_weight(sample_weight, X.shape[0], net.dtype)
+
+    def _pass(self, X, targets, weights, rows):
+        net, engine = self.net, self.net.engine
+        sparse = scipy.sparse.issparse(X)
+        mapped = isinstance(X, np.memmap) or sparse
+        n = X.shape[0]
         rows = np.arange(n) if rows is None else rows
         batch = min(defaults.batch_size(len(rows)) if self.batch_size == "auto"
                     else self.batch_size, len(rows))
@@ -101,7 +111,6 @@ class Trainer:
         x_batch = np.empty((batch, X.shape[1]), dtype=net.dtype)
         t_batch = np.empty((batch,) + targets.shape[1:],
                            dtype=np.int64 if targets.ndim == 1 else net.dtype)
-        weights = check_sample_weight(sample_weight, n, net.dtype)
         order = rows
         if self.shuffle:
             stream = np.random.SeedSequence(net.seed, spawn_key=(SHUFFLE_STREAM, net.epochs_trained))
@@ -190,9 +199,10 @@ class Trainer:
         history = {"epoch": [], "learning_rate": [], "loss": [], "seconds": [],
                    "stopped": "max_epochs", "best_epoch": None}
         start = time.perf_counter()
+        checked = self._checked(X, Y, sample_weight)
         for _ in range(max_epochs):
             row = {"epoch": self.net.epochs_trained + 1, "learning_rate": self.rate()}
-            row["loss"] = self.epoch(X, Y, rows, sample_weight)
+            row["loss"] = self._pass(*checked, rows)
             monitored = row["loss"]
             if validation is not None:
                 scores = self.net.evaluate(*validation)
