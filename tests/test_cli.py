@@ -50,15 +50,15 @@ def test_checkpoint_resume_evaluate_predict(capsys, tmp_path, monkeypatch, sched
     common = ["--hidden", "16", "--dtype", "float64", "--optimizer", "sgd", "--momentum", "0.5",
               "--learning-rate", "0.05", "--epochs", "6", *schedule]
     assert main(["train", *common, "--checkpoint", str(straight)]) == 0
-    epoch = Trainer.epoch
+    one_pass = Trainer._pass
 
     def interrupt_in_epoch_4(self, *args):
         if self.net.epochs_trained == 3:
             raise KeyboardInterrupt
-        return epoch(self, *args)
+        return one_pass(self, *args)
 
     with monkeypatch.context() as patch:               # a run killed after epoch 3's checkpoint
-        patch.setattr(Trainer, "epoch", interrupt_in_epoch_4)
+        patch.setattr(Trainer, "_pass", interrupt_in_epoch_4)
         with pytest.raises(KeyboardInterrupt):
             main(["train", *common, "--checkpoint", str(half), "--checkpoint-every", "3"])
     assert ghostmlp.load(half).epochs_trained == 3
