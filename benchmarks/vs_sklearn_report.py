@@ -168,9 +168,8 @@ def _notes(records):
             "predict` from its checkpoint (which applies the normalisation train stored). "
             "Accuracy is the share of test rows predicted right, computed the same way for all.",
             "- Fit s: the wall time of `fit` in this process for the estimators; for `ghostmlp "
-            "train`, its training loop's seconds (the last `seconds` of `--history`: per-epoch "
-            "training-set evaluation included, start-up, file reading and checkpoint writing "
-            "not), and in brackets the whole command's. The time target applies to the "
+            "train`, its training loop's seconds (the last `seconds` of `--history`: its per-epoch "
+            "lines included; start-up, file reading and checkpoint writing not), and in brackets the whole command's. The time target applies to the "
             "one-process ghostmlp rows and counts only where the accuracy target is met.",
             "- Epochs: mean epochs (n_iter_) run. ‡: the estimator warned that max_iter ended "
             "training before tol was met (ConvergenceWarning) in at least one fit; †: a "

@@ -3,7 +3,6 @@ import argparse
 import csv
 import json
 import os
-import time
 
 from ghostmlp import data, defaults, optim, schedule
 from ghostmlp.checkpoint import load, read_header, save
