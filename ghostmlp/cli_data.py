@@ -1,6 +1,8 @@
 """The command's data: digits or files read on rank 0, held-out splits, a checkpoint's normaliser."""
 import os
 
+import numpy as np
+
 from ghostmlp import data
 
 
@@ -10,7 +12,9 @@ def is_root(comm):
 
 
 def read_dataset(args, comm, dtype):
-    """(X, y, source) on every rank: the bundled digits, or the files, read by rank 0 only.
+    """(X, y, source) on every rank: the bundled digits, or the files, read by rank 0 only
+    and broadcast -- except .npy inputs and labels, which every rank memory-maps (the
+    files must be visible to every rank), so that no rank holds the data in memory.
 
     Labels come from --labels, from --label-column of a CSV, or from the y array of an
     .npz holding X and y (as `ghostmlp convert` writes).
@@ -20,10 +24,44 @@ def read_dataset(args, comm, dtype):
             raise ValueError("--labels and --label-column need --inputs")
         X, y = data.load_digits(dtype=dtype)
         return X, y, "digits"
+    if mapped(args):
+        data.read_on_root(lambda: check_mapped(args), comm)     # one clear error, every rank
+        X, y = map_files(args)
+        return X, y, os.path.abspath(args.inputs)
     X, y = data.read_on_root(lambda: read_files(args, dtype), comm)
     if len(X) != len(y):
         raise ValueError(f"{args.inputs} has {len(X)} samples but {args.labels} has {len(y)} labels")
     return X, y, os.path.abspath(args.inputs)
+
+
+def mapped(args):
+    """Whether the inputs and labels are .npy files that train may memory-map."""
+    return (getattr(args, "command", None) == "train" and args.labels is not None
+            and args.label_kind == "auto"
+            and all(str(p).endswith(".npy") for p in (args.inputs, args.labels)))
+
+
+def map_files(args):
+    """(X[n, d], labels) memory-mapped read-only (inputs of more dimensions: a row a sample)."""
+    X = np.load(args.inputs, mmap_mode="r", allow_pickle=False)
+    y = np.load(args.labels, mmap_mode="r", allow_pickle=False)
+    return (X.reshape(len(X), -1) if X.ndim > 2 else X), y
+
+
+def check_mapped(args):
+    """Raise a ValueError naming the file unless the .npy pair is a data set train can map:
+    numbers X[n, ...], and class indices y[n] >= 0 or rows Y[n, k]; the empty array."""
+    X, y = map_files(args)
+    if X.ndim < 2 or len(X) == 0 or X.dtype.kind not in "biuf":
+        raise ValueError(f"{args.inputs}: expected numbers, one row per sample, got "
+                         f"{X.dtype} of shape {X.shape}")
+    if len(y) != len(X):
+        raise ValueError(f"{args.inputs} has {len(X)} samples but {args.labels} has {len(y)} labels")
+    if not ((y.ndim == 1 and y.dtype.kind in "iu" and y.min() >= 0)
+            or (y.ndim == 2 and y.dtype.kind in "biuf")):
+        raise ValueError(f"{args.labels}: expected class indices y[n] >= 0 (integers) or rows "
+                         f"Y[n, k], got {y.dtype} of shape {y.shape}")
+    return np.zeros(0)
 
 
 def read_files(args, dtype):

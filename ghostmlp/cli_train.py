@@ -6,9 +6,10 @@ import os
 
 from ghostmlp import data, defaults, optim, schedule
 from ghostmlp.checkpoint import load, read_header, save
-from ghostmlp.cli_data import is_root, read_dataset, saved_normaliser, split
+from ghostmlp.cli_data import is_root, read_dataset, saved_normaliser
+from ghostmlp.splits import split_rows
 from ghostmlp.network import Network
-from ghostmlp.train import Patience, Trainer
+from ghostmlp.train import Patience, Trainer, evaluate_rows
 from ghostmlp.validate import check_count, check_positive
 
 # train's defaults (ghostmlp.defaults, shared with the Network and the estimators). With
@@ -34,21 +35,20 @@ def train(args, comm, say):
     header = read_header(args.checkpoint, comm) if args.resume else None
     opts = train_options(args, header)
     X, y, source = read_dataset(args, comm, opts.dtype)
-    X_train, y_train, X_test, y_test = split(X, y, opts.test_fraction, opts.seed)
+    train_rows, test_rows = split_rows(len(y), opts.test_fraction, opts.seed, "--test-fraction")
     if args.resume:
         net = load(args.checkpoint, comm=comm, master=args.master, grid=args.grid)
         normaliser = saved_normaliser(header["extra"])
         run = header["extra"].get("run_state", {})
         say(f"resumed {args.checkpoint} after epoch {net.epochs_trained}")
     else:
-        net = new_network(opts, comm, X_train.shape[1], y)
-        normaliser = (data.Normaliser(opts.normalise).fit(X_train)
+        net = new_network(opts, comm, X.shape[1], y)
+        normaliser = (data.Normaliser(opts.normalise).fit(X, train_rows)
                       if opts.normalise != "none" else None)
         run = {}
-    if normaliser is not None:
-        X_train, X_test = normaliser.transform(X_train), normaliser.transform(X_test)
     say(repr(net))
-    trainer = Trainer(net, opts.batch_size, _schedule(opts, run, args))
+    transform = normaliser.transform if normaliser is not None else None
+    trainer = Trainer(net, opts.batch_size, _schedule(opts, run, args), transform=transform)
     trainer.samples = run.get("samples", 0)
     saved = run.get("patience", {})
     patience = (Patience(opts.n_iter_no_change, opts.tol, best=saved.get("best"),
@@ -71,16 +71,17 @@ def train(args, comm, say):
             save(net, args.checkpoint, extra())
 
     if net.epochs_trained < opts.max_epochs:
-        history = trainer.run(X_train, y_train, opts.max_epochs - net.epochs_trained,
+        history = trainer.run(X, y, opts.max_epochs - net.epochs_trained,
                               validation_fraction=opts.validation_fraction, patience=patience,
-                              restore_best=opts.restore_best, on_epoch=after_epoch)
+                              restore_best=opts.restore_best, on_epoch=after_epoch,
+                              rows=train_rows)
         say(f"stopped after epoch {net.epochs_trained}: {STOPPED[history['stopped']]}")
     if args.checkpoint:
         save(net, args.checkpoint, extra())
         say(f"checkpoint {args.checkpoint}")
-    if len(y_test):
-        scores = net.evaluate(X_test, y_test)
-        say(f"held-out accuracy {scores['accuracy']:.4f} on {len(y_test)} samples "
+    if len(test_rows):
+        scores = evaluate_rows(net, X, y, test_rows, transform)
+        say(f"held-out accuracy {scores['accuracy']:.4f} on {len(test_rows)} samples "
             f"(loss {scores['loss']:.4f})")
     if is_root(comm):
         write_history(rows, args.history, args.plot)

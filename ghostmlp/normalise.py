@@ -13,6 +13,7 @@ class Normaliser:
     """
 
     KINDS = ("standard", "minmax")
+    CHUNK = 1024                # rows read at once by fit
 
     def __init__(self, kind="standard"):
         self.kind = choice("kind", kind, self.KINDS)
@@ -22,17 +23,30 @@ class Normaliser:
         fitted = f"fitted on {len(self.shift)} columns" if self.shift is not None else "not fitted"
         return f"Normaliser({self.kind!r}, {fitted})"
 
-    def fit(self, X):
-        """Learn shift[d] and scale[d] from X[n, d] (the training split only); returns self."""
-        X = np.asarray(X)
+    def fit(self, X, rows=None):
+        """Learn shift[d] and scale[d] from X[n, d] (the training split only: its `rows`,
+        default all); returns self. Reads CHUNK rows at a time (a memory-mapped X stays on
+        disk): min, max and mean in one pass, the variance about the mean in a second."""
+        X = X if isinstance(X, np.ndarray) else np.asarray(X)      # a memory map stays one
         if X.ndim != 2 or len(X) == 0 or X.dtype.kind not in "biuf":
             raise ValueError("Normaliser.fit needs numbers X[n, d] with n >= 1, "
                              f"got {X.dtype} of shape {X.shape}")
-        if not np.isfinite(X).all():
-            raise ValueError("Normaliser.fit: X holds non-finite values")
-        X = X.astype(np.float64, copy=False)
-        lo, hi = X.min(axis=0), X.max(axis=0)
-        shift, scale = (X.mean(axis=0), X.std(axis=0)) if self.kind == "standard" else (lo, hi - lo)
+        rows = np.arange(len(X)) if rows is None else np.asarray(rows)
+        if len(rows) == 0:
+            raise ValueError("Normaliser.fit needs at least one row")
+        d = X.shape[1]
+        lo, hi, total = np.full(d, np.inf), np.full(d, -np.inf), np.zeros(d)
+        for chunk in _chunks(X, rows):
+            if not np.isfinite(chunk).all():
+                raise ValueError("Normaliser.fit: X holds non-finite values")
+            lo, hi = np.minimum(lo, chunk.min(axis=0)), np.maximum(hi, chunk.max(axis=0))
+            total += chunk.sum(axis=0)
+        mean = total / len(rows)
+        if self.kind == "standard":
+            squares = sum(((chunk - mean) ** 2).sum(axis=0) for chunk in _chunks(X, rows))
+            shift, scale = mean, np.sqrt(squares / len(rows))
+        else:
+            shift, scale = lo, hi - lo
         constant = hi == lo                  # exact, unlike std == 0 after rounding
         self.shift, self.scale = np.where(constant, lo, shift), np.where(constant, 1.0, scale)
         return self
@@ -72,3 +86,9 @@ class Normaliser:
                              "of finite numbers, scale > 0")
         norm.shift, norm.scale = shift, scale
         return norm
+
+
+def _chunks(X, rows):
+    """X's `rows`, Normaliser.CHUNK at a time, as float64 arrays."""
+    for start in range(0, len(rows), Normaliser.CHUNK):
+        yield np.asarray(X[np.sort(rows[start:start + Normaliser.CHUNK])], dtype=np.float64)

@@ -2,6 +2,19 @@
 import numpy as np
 
 
+def split_rows(n, fraction, seed, name="test_fraction"):
+    """(training rows, held-out rows) of n samples: the held-out rows are the first
+    round(n * fraction) of a permutation drawn from numpy.random.default_rng(seed), the
+    training rows the rest, in that permutation's order; fraction 0 holds out none."""
+    if fraction == 0:
+        return np.arange(n), np.arange(0)
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"{name} must lie in (0, 1), got {fraction!r}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = round(n * fraction)
+    return perm[n_test:], perm[:n_test]
+
+
 def _split(X, y, fraction, seed, name):
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"{name} must lie in (0, 1), got {fraction!r}")
@@ -11,10 +24,7 @@ def _split(X, y, fraction, seed, name):
         raise ValueError(
             f"X and y must have the same number of rows, got {X.shape[0]} and {y.shape[0]}"
         )
-    n = X.shape[0]
-    perm = np.random.default_rng(seed).permutation(n)
-    n_test = round(n * fraction)
-    test, train = perm[:n_test], perm[n_test:]
+    train, test = split_rows(X.shape[0], fraction, seed, name)
     return X[train], X[test], y[train], y[test]
 
 

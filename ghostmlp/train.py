@@ -14,6 +14,7 @@ from ghostmlp.validate import (
 # SeedSequence spawn keys: (SHUFFLE_STREAM, epoch) orders one epoch and (VALIDATION_STREAM,)
 # draws the validation rows, whatever the rank count or grid.
 SHUFFLE_STREAM, VALIDATION_STREAM = 2, 3
+EVALUATE_ROWS = 1024        # rows that evaluate_rows reads and evaluates at once
 
 
 class Patience:
@@ -61,13 +62,16 @@ class Trainer:
     and the epoch only. Every replica of a grid computes its share of each minibatch. X
     and Y may be memory-mapped (numpy.load(path, mmap_mode="r")): each replica then reads
     only the rows of its shares, batch by batch; a scipy.sparse X is densified a minibatch
-    at a time. A non-finite loss (any step) or weight
+    at a time. transform(xb): the network's inputs for raw rows xb (e.g. a fitted
+    Normaliser's transform), applied to each minibatch and to held-out rows as they are
+    read, so that nothing transforms the whole of X. A non-finite loss (any step) or weight
     (checked after each epoch) raises ghostmlp.TrainingDiverged on every rank.
     `samples`: training samples seen (scikit-learn's t_), which InvScaling follows.
     """
 
-    def __init__(self, net, batch_size=defaults.BATCH_SIZE, schedule=None, shuffle=True):
-        self.net, self.shuffle = net, bool(shuffle)
+    def __init__(self, net, batch_size=defaults.BATCH_SIZE, schedule=None, shuffle=True,
+                 transform=None):
+        self.net, self.shuffle, self.transform = net, bool(shuffle), transform
         if batch_size != "auto":
             check_count("batch_size", batch_size)
         self.batch_size = batch_size
@@ -132,6 +136,8 @@ class Trainer:
                     raise ValueError("fit: X holds NaN or infinite values (a row of the "
                                      f"minibatch of epoch {net.epochs_trained} at {start})")
                 xb[:] = np.nan      # the whole batch's loss is NaN: every replica stops
+            if self.transform is not None:
+                xb[...] = self.transform(xb)
             step = net.steps_trained + 1
             try:
                 loss = engine.train(xb, tb, len(index), lr, wb)
@@ -146,6 +152,11 @@ class Trainer:
             raise self._diverged("a weight is not finite")
         net.epochs_trained += 1
         return total / seen
+
+    def _inputs(self, X, rows):
+        """The network's inputs for X's `rows` (transformed), in memory."""
+        raw = _rows_of(X, rows)
+        return raw if self.transform is None else self.transform(raw)
 
     def rate(self):
         """The learning rate of the network's next epoch."""
@@ -163,11 +174,12 @@ class Trainer:
 
     def run(self, X, Y, max_epochs=defaults.MAX_EPOCHS, validation=None, validation_fraction=0.0,
             patience=None, restore_best=False, score=None, monitor=None, on_epoch=None,
-            sample_weight=None):
+            sample_weight=None, rows=None):
         """Epochs until max_epochs or a plateau; the history.
 
-        validation: (X_val, Y_val), or validation_fraction of the rows held out (drawn from
-        the seed; stratified when Y holds class indices). The monitored value is
+        rows: the training rows of X (default all; X may be memory-mapped). validation:
+        (X_val, Y_val), or validation_fraction of those rows held out (drawn from the seed;
+        stratified when Y holds class indices) and evaluated by rows. The monitored value is
         score(net, X_val, Y_val) (higher better) when given, else the validation loss,
         else the training loss; sample_weight (w[n]) weighs the training and the held-out
         rows' losses and accuracies (score(net, X_val, Y_val, w_val) is then called with
@@ -182,14 +194,22 @@ class Trainer:
         "stopped": "max_epochs", "converged" (training loss) or "early_stopping".
         """
         max_epochs = check_count("max_epochs", max_epochs)
-        rows = None
+        evaluate = None
         if validation is None and validation_fraction:
-            rows, held = validation_rows(Y, validation_fraction, self.net.seed)
-            validation = (_rows_of(X, held), _rows_of(Y, held))
-            if sample_weight is not None:
-                validation += (_rows_of(np.asarray(sample_weight), held),)
-        elif validation is not None and len(validation) not in (2, 3):
-            raise ValueError("fit: validation must be (X_val, Y_val) or (X_val, Y_val, w_val)")
+            pool = np.arange(len(Y)) if rows is None else np.asarray(rows)
+            train_at, held_at = validation_rows(_rows_of(Y, pool), validation_fraction,
+                                                self.net.seed)
+            rows, held = pool[train_at], pool[held_at]
+            evaluate = lambda: evaluate_rows(self.net, X, Y, held, self.transform,  # noqa: E731
+                                             sample_weight)
+            if score is not None:
+                validation = (self._inputs(X, held), _rows_of(Y, held))
+                if sample_weight is not None:
+                    validation += (_rows_of(np.asarray(sample_weight), held),)
+        elif validation is not None:
+            if len(validation) not in (2, 3):
+                raise ValueError("fit: validation must be (X_val, Y_val) or (X_val, Y_val, w_val)")
+            evaluate = lambda: self.net.evaluate(*validation)    # noqa: E731
         mode = "max" if score is not None else "min"
         if patience is not None and patience.mode != mode:
             raise ValueError(f"fit: a {'score' if score else 'loss'} is monitored: the "
@@ -204,8 +224,8 @@ class Trainer:
             row = {"epoch": self.net.epochs_trained + 1, "learning_rate": self.rate()}
             row["loss"] = self._pass(*checked, rows)
             monitored = row["loss"]
-            if validation is not None:
-                scores = self.net.evaluate(*validation)
+            if evaluate is not None:
+                scores = evaluate()
                 row.update(val_loss=scores["loss"], val_accuracy=scores["accuracy"])
                 monitored = row["val_loss"]
                 if score is not None:
@@ -227,7 +247,7 @@ class Trainer:
                     if self.schedule.reduce():
                         patience.count = 0
                     else:
-                        stopped = "converged" if validation is None else "early_stopping"
+                        stopped = "converged" if evaluate is None else "early_stopping"
             if on_epoch is not None:        # after the epoch's decisions: a checkpoint holds them
                 on_epoch(row)
             if stopped:
@@ -236,6 +256,28 @@ class Trainer:
         if keep is not None:
             self.net.parameters.segment("weights")[:] = keep
         return history
+
+
+def evaluate_rows(net, X, Y, rows=None, transform=None, sample_weight=None):
+    """net.evaluate over X's `rows` (default all), read EVALUATE_ROWS at a time (a memory
+    map stays on disk) and transformed as read: {"loss", "accuracy"}, (weighted) means."""
+    rows = np.arange(len(Y)) if rows is None else np.asarray(rows)
+    if len(rows) == 0:
+        raise ValueError("evaluate: no rows to evaluate")
+    weights = None if sample_weight is None else np.asarray(sample_weight)
+    loss = accuracy = mass = 0.0
+    for start in range(0, len(rows), EVALUATE_ROWS):
+        chunk = np.sort(rows[start:start + EVALUATE_ROWS])
+        xb = _rows_of(X, chunk)
+        xb = xb if transform is None else transform(xb)
+        wb = None if weights is None else weights[chunk]
+        share = len(chunk) if wb is None else float(np.sum(wb, dtype=np.float64))
+        if share == 0:
+            continue
+        scores = net.evaluate(xb, _rows_of(Y, chunk), sample_weight=wb)
+        loss, accuracy = loss + share * scores["loss"], accuracy + share * scores["accuracy"]
+        mass += share
+    return {"loss": loss / mass, "accuracy": accuracy / mass}
 
 
 def validation_rows(Y, fraction, seed):

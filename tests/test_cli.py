@@ -233,3 +233,27 @@ def test_train_reads_what_convert_writes_and_csv_label_columns(capsys, tmp_path)
     assert held_out(capsys.readouterr().out) == from_npz
     assert main(["train", *QUICK]) == 0
     assert held_out(capsys.readouterr().out) == from_npz      # the same data as --dataset digits
+
+
+def test_npy_inputs_are_memory_mapped_and_train_as_in_memory(capsys, tmp_path):
+    """.npy inputs and labels: every rank maps them, the normaliser is fitted and the data
+    standardised and evaluated by rows; the same run as from an .npz read into memory."""
+    X, y = load_digits()
+    np.save(tmp_path / "X.npy", X.astype(np.float32))
+    np.save(tmp_path / "y.npy", y)
+    np.savez(tmp_path / "digits.npz", X=X.astype(np.float32), y=y)
+    common = [*QUICK, "--validation-fraction", "0.1"]
+    assert main(["train", "--inputs", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.npy"),
+                 *common, "--checkpoint", str(tmp_path / "mapped.gmlp")]) == 0
+    mapped = capsys.readouterr().out
+    assert main(["train", "--inputs", str(tmp_path / "digits.npz"), *common,
+                 "--checkpoint", str(tmp_path / "memory.gmlp")]) == 0
+    assert held_out(capsys.readouterr().out) == held_out(mapped) > 0.8
+    for (w, b), (mw, mb) in zip(ghostmlp.load(tmp_path / "memory.gmlp").get_weights(),
+                                ghostmlp.load(tmp_path / "mapped.gmlp").get_weights()):
+        np.testing.assert_array_equal(mw, w)
+        np.testing.assert_array_equal(mb, b)
+    np.save(tmp_path / "bad.npy", y[:10])
+    assert main(["train", "--inputs", str(tmp_path / "X.npy"), "--labels",
+                 str(tmp_path / "bad.npy")]) == 1
+    assert "has 1797 samples but" in capsys.readouterr().err

@@ -46,6 +46,7 @@ def test_checkpoint_saved_on_3_ranks_loads_on_2_and_1(tmp_path):
 
 
 def test_memory_mapped_data_larger_than_a_ranks_memory(tmp_path):
+    """Network.fit and `ghostmlp train` on .npy files larger than a rank may allocate."""
     rows, columns = 40_000, 1_000        # 160 MB of float32: 320 MB as the network's float64
     X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float32,
                                   shape=(rows, columns))
@@ -54,5 +55,6 @@ def test_memory_mapped_data_larger_than_a_ranks_memory(tmp_path):
     X.flush()
     del X
     np.save(tmp_path / "y.npy", np.arange(rows) % 4)
-    script = str(HERE / "mpi" / "mmap_fit.py")
-    run([mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", script, str(tmp_path)], tmp_path)
+    for script in ("mmap_fit.py", "mmap_train.py"):     # Network.fit, then `ghostmlp train`
+        run([mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", str(HERE / "mpi" / script),
+             str(tmp_path)], tmp_path)

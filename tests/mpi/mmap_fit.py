@@ -1,23 +1,13 @@
 """`mmap_fit.py FOLDER`: every replica fits on a memory-mapped X (float32, in FOLDER) that, as
 the network's float64, is larger than the memory the process may still allocate; exits
 non-zero unless the fit runs and a whole copy of X would not have fitted."""
-import resource
 import sys
 
 import numpy as np
 from mpi4py import MPI
 
 from ghostmlp import Network
-
-HEADROOM = 96 * 2**20       # bytes the process may allocate beyond what it holds at the start
-
-
-def data_bytes():
-    """This process's data segment (heap and private mappings), from /proc."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith("VmData:"))
-    return int(line.split()[1]) * 1024
-
+from memory_cap import HEADROOM, cap
 
 comm = MPI.COMM_WORLD
 X = np.load(f"{sys.argv[1]}/X.npy", mmap_mode="r")
@@ -27,7 +17,7 @@ net = Network(seed=0, dtype="float64", loss="cross_entropy", learning_rate=0.1, 
 net.add_layer("input", X.shape[1]).add_layer("hidden", 8).add_layer("output", 4).initialize()
 net.train_step(np.zeros((256, X.shape[1])), np.zeros(256, dtype=np.int64))    # buffers now
 assert X.size * 8 > HEADROOM
-resource.setrlimit(resource.RLIMIT_DATA, (data_bytes() + HEADROOM, resource.RLIM_INFINITY))
+cap()
 try:
     np.asarray(X, dtype=np.float64)
     copied = True
