@@ -6,7 +6,6 @@ import numpy as np
 from ghostmlp.datasets import load_digits
 from ghostmlp.network import Network
 from ghostmlp.partition import connectivity_mask
-from ghostmlp.schedule import learning_rate_at
 from ghostmlp.splits import train_test_split
 
 N_IN, N_CLASSES = 64, 10
@@ -101,7 +100,7 @@ def scores(net, X, y):
 
 
 def run_one(job):
-    """Train one network with the cli_train.py recipe; returns its JSON record."""
+    """Train one network with RECIPE (the paper's); returns its JSON record."""
     config, seed, split, epochs = job
     X, y = load_digits(dtype=RECIPE["dtype"])
     X_train, X_test, y_train, y_test = train_test_split(X, y, RECIPE["test_fraction"], split)
@@ -112,11 +111,9 @@ def run_one(job):
     Y_train = targets if n_out != N_CLASSES else y_train
     net = build(config, seed)
     start = time.perf_counter()
-    curve = []
-    for epoch in range(epochs):
-        rate = learning_rate_at(epoch, epochs, RECIPE["learning_rate"], RECIPE["decay"])
-        curve += net.fit(X_train, Y_train, max_epochs=1, batch_size=RECIPE["batch_size"],
-                         learning_rate=rate)["loss"]
+    curve = net.fit(X_train, Y_train, max_epochs=epochs, batch_size=RECIPE["batch_size"],
+                    schedule=RECIPE["decay"], learning_rate=RECIPE["learning_rate"],
+                    n_iter_no_change=None)["loss"]
     seconds = time.perf_counter() - start
     train_acc, train_nll = scores(net, X_train, y_train)
     test_acc, test_nll = scores(net, X_test, y_test)
