@@ -89,6 +89,10 @@ class Engine:
     def train(self, xb, tb, n, lr, weights=None):
         """One step on this replica's rows xb, tb of a global batch of n; its (weighted) mean loss."""
         t = self.parameters.step_count + 1
+        if self.exchange is None:           # serial: no share to take, nothing to time or sum
+            loss = self.step.train(xb, tb, lr, t, weights, total_weight(n, weights))
+            self.parameters.step_count = t
+            return loss
         wb, total = self.share_weights(n, weights)
         with self.timed(step=True):
             if self.replicas == 1:

@@ -120,6 +120,8 @@ class Trainer:
             stream = np.random.SeedSequence(net.seed, spawn_key=(SHUFFLE_STREAM, net.epochs_trained))
             order = rows[np.random.default_rng(stream).permutation(len(rows))]
         lr = self.rate()
+        take_x, take_t = _taker(X, x_batch.dtype), _taker(targets, t_batch.dtype)
+        replicated, steps = engine.replicas > 1, net.steps_trained
         total = seen = 0.0
         for start in range(0, len(order), batch):
             index = order[start:start + batch]
@@ -127,10 +129,10 @@ class Trainer:
             mass = len(index) if wb is None else float(np.sum(wb, dtype=np.float64))
             if mass == 0:
                 continue
-            lo, hi = engine.share(len(index))
+            lo, hi = engine.share(len(index)) if replicated else (0, len(index))
             xb, tb = x_batch[:hi - lo], t_batch[:hi - lo]
-            _take_rows(X, index[lo:hi], xb)
-            _take_rows(targets, index[lo:hi], tb)
+            take_x(index[lo:hi], xb)
+            take_t(index[lo:hi], tb)
             if mapped and not sparse and not np.isfinite(xb).all():
                 if engine.replicas == 1:
                     raise ValueError("fit: X holds NaN or infinite values (a row of the "
@@ -138,13 +140,13 @@ class Trainer:
                 xb[:] = np.nan      # the whole batch's loss is NaN: every replica stops
             if self.transform is not None:
                 xb[...] = self.transform(xb)
-            step = net.steps_trained + 1
+            steps += 1
             try:
                 loss = engine.train(xb, tb, len(index), lr, wb)
             except TrainingDiverged:        # a grid's sum was not finite: no update applied
                 loss = math.nan
             if not math.isfinite(loss):
-                raise self._diverged(f"the loss is {loss}", step)
+                raise self._diverged(f"the loss is {loss}", steps)
             total += mass * loss
             seen += mass
             self.samples += len(index)
@@ -307,12 +309,16 @@ def _rows_of(A, rows):
     return A[rows].toarray() if scipy.sparse.issparse(A) else np.take(A, rows, axis=0)
 
 
-def _take_rows(source, index, out):
-    """out := source[index] (rows), cast to out's dtype; a memory map reads only those rows,
-    a sparse (CSR) source is densified only there."""
+def _taker(source, dtype):
+    """take(index, out): out := source[index] (rows) cast to dtype, chosen once per pass; a
+    memory map reads only those rows, a sparse (CSR) source is densified only there."""
     if scipy.sparse.issparse(source):
-        out[...] = source[index].toarray()
-    elif source.dtype == out.dtype:
-        np.take(source, index, axis=0, out=out)
+        def take(index, out):
+            out[...] = source[index].toarray()
+    elif source.dtype == dtype:
+        def take(index, out):
+            source.take(index, axis=0, out=out)
     else:
-        out[...] = source[index]
+        def take(index, out):
+            out[...] = source[index]
+    return take
