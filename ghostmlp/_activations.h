@@ -60,4 +60,49 @@ GHOSTMLP_CLONES static void ghostmlp_exp_rowf(float *row, const float *shift, fl
         total[i] += row[i];
     }
 }
+
+/* e^x in float64 as 2^n e^r, n = round(x log2 e), r = x - n ln 2 in two parts, e^r from
+   Cephes' exp rational form 1 + 2 r P(r^2) / (Q(r^2) - r P(r^2)): within 1 ulp of e^x on
+   [-708.3, 709.7] (tests/test_kernels.py checks it against numpy). Below, 0 (e^x would
+   be subnormal, under 2.2e-308); above, e^709.7. */
+static inline double ghostmlp_exp(double x) {
+    double low = x < -708.3 ? 0.0 : 1.0;
+    x = x < -708.3 ? -708.3 : (x > 709.7 ? 709.7 : x);
+    /* t = 1.5 2^52 + n: its low mantissa bits are n, which becomes the exponent of 2^n
+       by integer arithmetic only (a bit cast, an add, a shift: all of them vectorise). */
+    double t = x * 1.4426950408889634 + 6755399441055744.0;
+    double n = t - 6755399441055744.0;
+    double r = (x - n * 6.93145751953125e-1) - n * 1.42860682030941723212e-6;
+    double rr = r * r;
+    double p = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr
+                    + 9.99999999999999999910e-1);
+    double q = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr
+                + 2.27265548208155028766e-1) * rr + 2.00000000000000000009e0;
+    double e = 1.0 + 2.0 * p / (q - p);
+    int64_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (int64_t)((uint64_t)(bits + 1023) << 52);
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return e * scale * low;
+}
+
+/* row[i] := 1 / (1 + e^-(row[i] + bias)) in float64, from e = e^-|z|, which never overflows. */
+GHOSTMLP_CLONES static void ghostmlp_sigmoid_row(double *row, ptrdiff_t n, double bias) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double z = row[i] + bias;
+        double e = ghostmlp_exp(-fabs(z));
+        double s = 1.0 / (1.0 + e);
+        row[i] = z >= 0.0 ? s : e * s;
+    }
+}
+
+/* row[i] := e^(row[i] - shift[i]); total[i] += row[i]: a float64 softmax's middle pass. */
+GHOSTMLP_CLONES static void ghostmlp_exp_row(double *row, const double *shift, double *total,
+                                             ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        row[i] = ghostmlp_exp(row[i] - shift[i]);
+        total[i] += row[i];
+    }
+}
 #endif

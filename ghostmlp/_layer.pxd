@@ -1,6 +1,6 @@
 # The math of one layer slice, as inline nogil cores on raw pointers (see _kernels.pyx for the layout).
 from cython cimport floating
-from libc.math cimport exp, fabs, log, tanh, tanhf, INFINITY
+from libc.math cimport exp, log, tanh, tanhf, INFINITY
 
 from ghostmlp._blas cimport gemm, gemv, ger, dot, axpy
 
@@ -8,6 +8,8 @@ cdef extern from "_activations.h":
     void ghostmlp_sigmoid_rowf(float* row, Py_ssize_t n, float bias) noexcept nogil
     void ghostmlp_exp_bias_rowf(float* row, Py_ssize_t n, float bias) noexcept nogil
     void ghostmlp_exp_rowf(float* row, const float* shift, float* total, Py_ssize_t n) noexcept nogil
+    void ghostmlp_sigmoid_row(double* row, Py_ssize_t n, double bias) noexcept nogil
+    void ghostmlp_exp_row(double* row, const double* shift, double* total, Py_ssize_t n) noexcept nogil
 
 cdef enum:
     # Activation codes (hidden: SIGMOID, TANH, RELU, IDENTITY; output: SOFTMAX, SIGMOID,
@@ -28,12 +30,6 @@ cdef enum:
     # core's L2 (1 MiB and more here); below that it is break-even or slower. Measured in
     # benchmarks/kernels.py.
     FUSED_ROW_MIN_BYTES = 1 << 20
-
-
-cdef inline double sigmoid(double z) noexcept nogil:
-    """1 / (1 + e^-z) from e = e^-|z|, which never overflows (float64; float32 has its row loop)."""
-    cdef double e = exp(-fabs(z))
-    return 1 / (1 + e) if z >= 0 else e / (1 + e)
 
 
 cdef inline floating tanh_of(floating z) noexcept nogil:
@@ -89,9 +85,7 @@ cdef inline void softmax_core(int n, int batch, floating* z, floating* bias,
         if floating is float:
             ghostmlp_exp_rowf(row, col_max, col_sum, B)
         else:
-            for i in range(B):
-                row[i] = exp(row[i] - col_max[i])
-                col_sum[i] += row[i]
+            ghostmlp_exp_row(row, col_max, col_sum, B)
     for i in range(B):
         col_sum[i] = 1 / col_sum[i]
     for j in range(n):
@@ -119,8 +113,7 @@ cdef inline void bias_activation_core(int n, int batch, floating* z, floating* b
             if floating is float:
                 ghostmlp_sigmoid_rowf(row, B, bj)
             else:
-                for i in range(B):
-                    row[i] = sigmoid(row[i] + bj)
+                ghostmlp_sigmoid_row(row, B, bj)
         elif act == TANH:
             for i in range(B):
                 row[i] = tanh_of(row[i] + bj)
