@@ -1,0 +1,77 @@
+"""Training across hosts of a simulated cluster (network namespaces, TCP) equals one host."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ghostmlp
+from cluster import environment, ghostmlp_command, make_cluster, mpiexec
+
+LIMIT_SECONDS = 120
+TRAIN = ("--hidden", 7, 5, "--max-epochs", 2, "--batch-size", 8, "--dtype", "float64",
+         "--test-fraction", 0, "--seed", 3)
+
+
+def write_data(folder):
+    """A three-class text data set (the format rank 0 reads and broadcasts)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(48, 6))
+    np.savetxt(folder / "X.txt", X)
+    np.savetxt(folder / "y.txt", np.argmax(X[:, :3], axis=1), fmt="%d")
+
+
+@pytest.mark.parametrize("hosts", [2, 3])
+@pytest.mark.parametrize("layout", ["model", "data"])
+def test_training_across_hosts_equals_one_host(tmp_path, request, hosts, layout):
+    """Rank 0 reads the data from its node-local folder (the other hosts have none) and the
+    checkpoint is written across the hosts into a shared folder; it loads on one host with
+    the weights of the serial run."""
+    cluster = make_cluster(tmp_path, request, hosts, local=True)
+    write_data(cluster.root / "nodes" / "h0")
+    local = cluster.local_folder
+    grid = f"1x{hosts}" if layout == "model" else f"{hosts}x1"
+    saved = cluster.shared / "net.gmlp"
+    code, out, err, _ = cluster.run(
+        cluster.mpiexec(mpiexec(), hosts, ghostmlp_command(
+            "train", "--inputs", local / "X.txt", "--labels", local / "y.txt", *TRAIN,
+            "--grid", grid, "--checkpoint", saved)),
+        timeout=LIMIT_SECONDS, cwd=cluster.shared, env=environment())
+    assert code == 0, out[-3000:] + err[-3000:]
+    assert not list((cluster.root / "nodes" / "h1").iterdir())   # no copy of the data there
+
+    serial = cluster.root / "serial"
+    serial.mkdir()
+    write_data(serial)
+    reference = serial / "net.gmlp"
+    subprocess.run([sys.executable, "-m", "ghostmlp", "train", "--inputs", serial / "X.txt",
+                    "--labels", serial / "y.txt", *map(str, TRAIN), "--checkpoint", reference],
+                   check=True, capture_output=True, timeout=LIMIT_SECONDS, cwd=serial,
+                   env=environment())
+    across, alone = ghostmlp.load(saved), ghostmlp.load(reference)
+    assert across.epochs_trained == alone.epochs_trained == 2
+    for (w, b), (w1, b1) in zip(across.get_weights(), alone.get_weights()):
+        np.testing.assert_allclose(w, w1, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(b, b1, rtol=1e-12, atol=1e-14)
+
+
+def test_ranks_see_their_own_host(tmp_path, request):
+    """Each rank's host name is its namespace's, and traffic between hosts crosses the links."""
+    cluster = make_cluster(tmp_path, request, 2)
+    script = cluster.shared / "hosts.py"
+    script.write_text("import socket\nimport numpy as np\nfrom mpi4py import MPI\n"
+                      "a = np.ones(250_000)\nMPI.COMM_WORLD.Allreduce(MPI.IN_PLACE, a)\n"
+                      "print(f'{MPI.COMM_WORLD.Get_rank()} {socket.gethostname()} {int(a[0])}', flush=True)\n")
+    before = received(cluster, "h1")
+    code, out, err, _ = cluster.run(
+        cluster.mpiexec(mpiexec(), 4, [sys.executable, script], ppn=2),
+        timeout=LIMIT_SECONDS, cwd=cluster.shared, env=environment())
+    assert code == 0, err
+    assert sorted(out.split("\n")[:-1]) == ["0 h0 4", "1 h0 4", "2 h1 4", "3 h1 4"]
+    assert received(cluster, "h1") - before > 250_000 * 8     # at least one copy of a
+
+
+def received(cluster, host):
+    code, out, err, _ = cluster.run(
+        cluster.on(host, ["cat", "/sys/class/net/eth0/statistics/rx_bytes"]), timeout=30)
+    return int(out)
