@@ -25,6 +25,7 @@ import zlib
 
 import numpy as np
 
+from ghostmlp import defaults
 from ghostmlp.network import Network
 from ghostmlp.optim import from_config
 
@@ -256,7 +257,8 @@ def _header(source, path):
     return header
 
 
-def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=None):
+def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=None,
+         stall_timeout=defaults.STALL_TIMEOUT):
     """A ready Network from the checkpoint at `path`, laid out on the ranks of `comm`.
 
     Any rank count and grid (D, M) (see Network), and either layout that holds the saved
@@ -272,7 +274,8 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=Non
     try:
         header = _header(source, path)
         try:
-            net = _network(header["network"], path, comm, connectivity, blocks, master, grid)
+            net = _network(header["network"], path, comm, connectivity, blocks, master, grid,
+                           stall_timeout)
         except KeyError as error:
             raise ValueError(f"{path}: the checkpoint header lacks the key {error}") from None
         _read_arrays(net, source, header, path)
@@ -283,7 +286,7 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=Non
     return net
 
 
-def _network(config, path, comm, connectivity, blocks, master, grid):
+def _network(config, path, comm, connectivity, blocks, master, grid, stall_timeout):
     """The Network of a checkpoint's header, laid out on comm's ranks, its weights zero."""
     saved = config["connectivity"]
     connectivity = connectivity or saved
@@ -297,7 +300,8 @@ def _network(config, path, comm, connectivity, blocks, master, grid):
                   optimizer=from_config(config["optimizer"]), comm=comm,
                   connectivity=connectivity,
                   blocks=config["blocks"] if connectivity == "ghost" else None,
-                  ghost_gradients=config["ghost_gradients"], master=master, grid=grid)
+                  ghost_gradients=config["ghost_gradients"], master=master, grid=grid,
+                  stall_timeout=stall_timeout)
     for kind, size, activation in config["layers"]:
         net.add_layer(kind, size, activation=activation)
     try:

@@ -1,7 +1,11 @@
 """Training across hosts of a simulated cluster (network namespaces, TCP) equals one host."""
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,3 +81,60 @@ def received(cluster, host):
     code, out, err, _ = cluster.run(
         cluster.on(host, ["cat", "/sys/class/net/eth0/statistics/rx_bytes"]), timeout=30)
     return int(out)
+
+
+STALL_TIMEOUT = 20
+STALL_MESSAGE = (r"ghostmlp: stall: rank \d of 2 on host h\d made no progress for \d+ s in "
+                 r"[a-z_ ]+ \((layer \d+|no layer)\); ending the job \(stall_timeout 20 s\)")
+
+
+def start_long_training(cluster):
+    """`ghostmlp train` on 2 hosts (one rank each, model-parallel) for far longer than a test,
+    with a checkpoint every 5 epochs; returns the process once the first checkpoint is on disk."""
+    saved = cluster.shared / "net.gmlp"
+    process = cluster.start(
+        cluster.mpiexec(mpiexec(), 2, ghostmlp_command(
+            "train", "--hidden", 32, "--max-epochs", 100_000, "--n-iter-no-change", 0,
+            "--batch-size", 16, "--grid", "1x2", "--checkpoint", saved,
+            "--checkpoint-every", 5, "--stall-timeout", STALL_TIMEOUT)),
+        cwd=cluster.shared, env=environment())
+    deadline = time.monotonic() + LIMIT_SECONDS
+    while not saved.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no checkpoint written"
+        time.sleep(0.2)
+    return process, saved
+
+
+def rank_pid(cluster, host):
+    """The pid of the ghostmlp rank running on host."""
+    for pid in cluster.pids(host):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if b"ghostmlp" in command and b"hydra_pmi_proxy" not in command[0]:
+            return pid
+    raise AssertionError(f"no rank on {host}")
+
+
+@pytest.mark.parametrize("failure", ["link down", "SIGSTOP", "SIGKILL"])
+def test_a_lost_host_or_rank_ends_the_job(tmp_path, request, failure):
+    """A host whose link goes down, or a rank frozen, ends the job within stall_timeout + 30 s
+    with the watchdog's message (a killed rank, sooner); the last checkpoint loads."""
+    cluster = make_cluster(tmp_path, request, 2)
+    process, saved = start_long_training(cluster)
+    if failure == "link down":
+        cluster.link("h1", up=False)
+    else:
+        os.kill(rank_pid(cluster, "h1"), getattr(signal, failure))
+    code, out, err, seconds = cluster.wait(process, STALL_TIMEOUT + 30 + 30)
+    assert code != 0, out[-2000:] + err[-2000:]
+    assert seconds <= STALL_TIMEOUT + 30, (seconds, err[-2000:])
+    if failure == "SIGKILL":
+        assert seconds < STALL_TIMEOUT, (seconds, err[-2000:])
+    else:
+        assert seconds >= STALL_TIMEOUT - 1, (seconds, err[-2000:])
+        assert re.search(STALL_MESSAGE, err), err[-2000:]
+    net = ghostmlp.load(saved)
+    assert net.epochs_trained >= 5 and net.epochs_trained % 5 == 0
