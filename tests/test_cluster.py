@@ -98,7 +98,8 @@ def start_long_training(cluster):
             "train", "--hidden", 32, "--max-epochs", 100_000, "--n-iter-no-change", 0,
             "--batch-size", 16, "--grid", "1x2", "--checkpoint", saved,
             "--checkpoint-every", 5, "--stall-timeout", STALL_TIMEOUT)),
-        cwd=cluster.shared, env=environment())
+        cwd=cluster.shared, env=environment(),
+        stdout=(cluster.root / "train.log").open("w"))     # a line an epoch: not a pipe
     deadline = time.monotonic() + LIMIT_SECONDS
     while not saved.exists():
         assert process.poll() is None, process.communicate()
@@ -129,7 +130,8 @@ def test_a_lost_host_or_rank_ends_the_job(tmp_path, request, failure):
         cluster.link("h1", up=False)
     else:
         os.kill(rank_pid(cluster, "h1"), getattr(signal, failure))
-    code, out, err, seconds = cluster.wait(process, STALL_TIMEOUT + 30 + 30)
+    code, _, err, seconds = cluster.wait(process, STALL_TIMEOUT + 30 + 30)
+    out = (cluster.root / "train.log").read_text()
     assert code != 0, out[-2000:] + err[-2000:]
     assert seconds <= STALL_TIMEOUT + 30, (seconds, err[-2000:])
     if failure == "SIGKILL":

@@ -176,9 +176,10 @@ exec "{self.root}/bin/on" "$host" sh -c "$*"
                               "-n", ranks, "-ppn", ppn, *variables, *command])
 
     def start(self, command, **popen):
-        """Popen of a command line from on() or mpiexec()."""
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, **popen)
+        """Popen of a command line from on() or mpiexec(); stdout and stderr piped unless
+        given (a long run's output would fill a pipe that nobody reads until the end)."""
+        popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+        return subprocess.Popen(command, text=True, **popen)
 
     def wait(self, process, timeout):
         """(returncode, stdout, stderr, seconds) of a started process; past `timeout` seconds
@@ -191,7 +192,7 @@ exec "{self.root}/bin/on" "$host" sh -c "$*"
             process.kill()
             out, err = process.communicate()
             raise subprocess.TimeoutExpired(process.args, timeout, out, err) from None
-        return process.returncode, out, err, time.monotonic() - started
+        return process.returncode, out or "", err or "", time.monotonic() - started
 
     def run(self, command, timeout=600, **popen):
         return self.wait(self.start(command, **popen), timeout)
