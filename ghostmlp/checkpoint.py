@@ -25,6 +25,7 @@ import zlib
 
 import numpy as np
 
+from ghostmlp import defaults
 from ghostmlp.network import Network
 from ghostmlp.optim import from_config
 
@@ -32,6 +33,17 @@ MAGIC = b"GHOSTMLP"
 VERSION = 2
 ALIGN = 64
 CHUNK_BYTES = 1 << 24           # rows are written and read in pieces of about this size
+# The header's fields that a reader uses, by dotted path, and their JSON types: a missing or
+# mistyped one is refused by name before anything is built.
+HEADER_FIELDS = {"network": dict, "state": dict, "extra": dict, "arrays": list,
+                 "network.layers": list, "network.seed": int, "network.dtype": str,
+                 "network.loss": str, "network.optimizer": dict, "network.optimizer.name": str,
+                 "network.connectivity": str, "network.blocks": (int, type(None)),
+                 "network.ghost_gradients": str,
+                 "state.epochs_trained": int, "state.steps_trained": int}
+ARRAY_FIELDS = {"name": str, "dtype": str, "shape": list, "offset": int, "checksum": int}
+TYPE_NAMES = {dict: "an object", list: "a list", int: "an integer", str: "a string",
+              type(None): "null"}
 
 
 def _groups(net):
@@ -244,6 +256,9 @@ def _header(source, path):
     if start[:8] != MAGIC:
         raise ValueError(f"{path}: not a ghostmlp checkpoint (bad magic bytes)")
     version = int.from_bytes(start[8:16], "little")
+    if version > VERSION:
+        raise ValueError(f"{path}: checkpoint format version {version} comes from a newer "
+                         f"ghostmlp; this one reads version {VERSION}: upgrade ghostmlp")
     if version != VERSION:
         raise ValueError(f"{path}: checkpoint format version {version}, this ghostmlp reads {VERSION}")
     text = bytearray(int.from_bytes(start[16:24], "little"))
@@ -252,11 +267,51 @@ def _header(source, path):
         header = json.loads(text)
     except ValueError as error:
         raise ValueError(f"{path}: unreadable checkpoint header ({error})") from None
+    check_header(header, path)
     header["data_start"] = _data_start(len(text))
     return header
 
 
-def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=None):
+def check_header(header, path):
+    """Raise a ValueError naming the file and the field unless the header has every field of
+    HEADER_FIELDS (and each array entry every field of ARRAY_FIELDS) with its type."""
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: the checkpoint header is not a JSON object")
+    for field, kinds in HEADER_FIELDS.items():
+        value = header
+        for key in field.split("."):
+            if key not in value:
+                raise ValueError(f"{path}: the checkpoint header lacks the field {field!r}")
+            value = value[key]
+        _check_type(value, kinds, field, path)
+    for i, entry in enumerate(header["arrays"]):
+        _check_type(entry, dict, f"arrays[{i}]", path)
+        for field, kinds in ARRAY_FIELDS.items():
+            if field not in entry:
+                raise ValueError(f"{path}: the checkpoint header lacks the field arrays[{i}].{field}")
+            _check_type(entry[field], kinds, f"arrays[{i}].{field}", path)
+    for i, layer in enumerate(header["network"]["layers"]):
+        if not (isinstance(layer, list) and len(layer) == 3 and isinstance(layer[0], str)
+                and _is(layer[1], int) and isinstance(layer[2], (str, type(None)))):
+            raise ValueError(f"{path}: the checkpoint header's field network.layers[{i}] must "
+                             f"be [kind, size, activation], got {layer!r}")
+
+
+def _is(value, kinds):
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    return isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+
+
+def _check_type(value, kinds, field, path):
+    if not _is(value, kinds):
+        names = " or ".join(TYPE_NAMES[kind] for kind in (kinds if isinstance(kinds, tuple)
+                                                          else (kinds,)))
+        raise ValueError(f"{path}: the checkpoint header's field {field!r} must be {names}, "
+                         f"got {value!r}"[:300])
+
+
+def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=None,
+         stall_timeout=defaults.STALL_TIMEOUT):
     """A ready Network from the checkpoint at `path`, laid out on the ranks of `comm`.
 
     Any rank count and grid (D, M) (see Network), and either layout that holds the saved
@@ -272,7 +327,8 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=Non
     try:
         header = _header(source, path)
         try:
-            net = _network(header["network"], path, comm, connectivity, blocks, master, grid)
+            net = _network(header["network"], path, comm, connectivity, blocks, master, grid,
+                           stall_timeout)
         except KeyError as error:
             raise ValueError(f"{path}: the checkpoint header lacks the key {error}") from None
         _read_arrays(net, source, header, path)
@@ -283,7 +339,7 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=Non
     return net
 
 
-def _network(config, path, comm, connectivity, blocks, master, grid):
+def _network(config, path, comm, connectivity, blocks, master, grid, stall_timeout):
     """The Network of a checkpoint's header, laid out on comm's ranks, its weights zero."""
     saved = config["connectivity"]
     connectivity = connectivity or saved
@@ -297,7 +353,8 @@ def _network(config, path, comm, connectivity, blocks, master, grid):
                   optimizer=from_config(config["optimizer"]), comm=comm,
                   connectivity=connectivity,
                   blocks=config["blocks"] if connectivity == "ghost" else None,
-                  ghost_gradients=config["ghost_gradients"], master=master, grid=grid)
+                  ghost_gradients=config["ghost_gradients"], master=master, grid=grid,
+                  stall_timeout=stall_timeout)
     for kind, size, activation in config["layers"]:
         net.add_layer(kind, size, activation=activation)
     try:

@@ -8,7 +8,7 @@ import traceback
 
 import numpy as np
 
-from ghostmlp import bench, data, optim, plan
+from ghostmlp import bench, data, defaults, optim, plan
 from ghostmlp.checkpoint import load, read_header
 from ghostmlp.errors import TrainingDiverged
 from ghostmlp.cli_data import is_root, read_dataset, saved_normaliser, split
@@ -107,6 +107,9 @@ def build_parser():
     train.add_argument("--checkpoint", help="write a checkpoint here at the end")
     train.add_argument("--checkpoint-every", type=int, default=0, help="and every N epochs")
     train.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    train.add_argument("--stall-timeout", type=float, default=defaults.STALL_TIMEOUT,
+                       help="end the job when a rank waits this many seconds in one "
+                            f"communication call (0: never; {defaults.STALL_TIMEOUT:g})")
 
     evaluate = commands.add_parser("evaluate", help="loss and accuracy of a checkpoint")
     add_checkpoint_arguments(evaluate)

@@ -37,7 +37,8 @@ def train(args, comm, say):
     X, y, source = read_dataset(args, comm, opts.dtype)
     train_rows, test_rows = split_rows(len(y), opts.test_fraction, opts.seed, "--test-fraction")
     if args.resume:
-        net = load(args.checkpoint, comm=comm, master=args.master, grid=args.grid)
+        net = load(args.checkpoint, comm=comm, master=args.master, grid=args.grid,
+                   stall_timeout=args.stall_timeout)
         normaliser = saved_normaliser(header["extra"])
         run = header["extra"].get("run_state", {})
         say(f"resumed {args.checkpoint} after epoch {net.epochs_trained}")
@@ -131,6 +132,7 @@ def train_options(args, header):
         given = getattr(args, key)
         setattr(opts, key, saved_run.get(key, default) if given is None else given)
     opts.master, opts.grid, opts.machine = args.master, args.grid, args.machine
+    opts.stall_timeout = args.stall_timeout
     if opts.learning_rate is None:
         opts.learning_rate = LEARNING_RATES[opts.optimizer]
     check_options(args, opts)
@@ -151,6 +153,7 @@ def check_options(args, opts):
             raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1), got "
                              f"{getattr(opts, name)}")
     check_positive("learning_rate", opts.learning_rate)
+    check_positive("--stall-timeout", opts.stall_timeout, allow_zero=True)
     if opts.optimizer != "sgd" and opts.momentum:
         raise ValueError(f"--momentum applies to --optimizer sgd, not {opts.optimizer}")
     if args.checkpoint_every and not args.checkpoint:
@@ -172,7 +175,7 @@ def new_network(args, comm, n_inputs, y):
     net = Network(seed=args.seed, dtype=args.dtype, loss=args.loss, optimizer=optimizer,
                   comm=comm, connectivity=args.connectivity,
                   blocks=args.blocks, ghost_gradients=args.ghost_gradients, master=args.master,
-                  grid=args.grid)
+                  grid=args.grid, stall_timeout=args.stall_timeout)
     net.add_layer("input", n_inputs)
     for size in args.hidden:
         net.add_layer("hidden", size, activation=args.activation)

@@ -14,6 +14,9 @@ TOL = 1e-4                      # improvement that counts, in the monitored loss
 N_ITER_NO_CHANGE = 10           # epochs without it before training stops
 NORMALISE = "standard"          # the command line's input scaling, fitted on the training split
 DTYPE = "float32"
+# Seconds a rank may wait in one communication call before the stall watchdog ends the job
+# (0: no watchdog): well above the largest model's step and a checkpoint's write.
+STALL_TIMEOUT = 600.0
 
 
 def optimizer():

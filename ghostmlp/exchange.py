@@ -5,7 +5,9 @@ import time
 import numpy as np
 from mpi4py import MPI
 
+from ghostmlp import defaults
 from ghostmlp.partition import gradient_buckets
+from ghostmlp.watchdog import STALL_EXIT, Watch, Watchdog
 
 # Tags of halo messages, named after the receiving slot: a value for the receiver's
 # ghostTop (the sender's last neuron) or for its ghostBottom (the sender's first neuron).
@@ -38,6 +40,16 @@ def library_communicators(comm, master, grid):
     return cache[key]
 
 
+def where():
+    """This rank, as the watchdog names it: its rank in MPI.COMM_WORLD and its host."""
+    world = MPI.COMM_WORLD
+    return f"rank {world.Get_rank()} of {world.Get_size()} on host {MPI.Get_processor_name()}"
+
+
+def abort():
+    MPI.COMM_WORLD.Abort(STALL_EXIT)
+
+
 class Exchange:
     """Communication of one network on the library's duplicates of `comm`, counted and timed.
 
@@ -47,9 +59,11 @@ class Exchange:
     ranks. Across replicas, the ranks of one model rank reduce their gradients.
     Counters: point-to-point messages and bytes sent, collective calls by kind, seconds
     spent inside MPI calls (waits included), and the training steps and their seconds.
+    Every blocking call is noted in `watch` (ghostmlp.watchdog.Watch); with stall_timeout
+    > 0 a watchdog ends the whole job when one makes no progress for that many seconds.
     """
 
-    def __init__(self, comm, master=False, grid=None):
+    def __init__(self, comm, master=False, grid=None, stall_timeout=defaults.STALL_TIMEOUT):
         grid = tuple(grid) if grid is not None else (1, comm.Get_size())
         self.comm, self.model, self.workers, self.replicas = library_communicators(
             comm, master, grid)
@@ -65,6 +79,9 @@ class Exchange:
         self.first_worker = first_worker
         self._plans = {}
         self.reset_counters()
+        self.watch = Watch()
+        self.watchdog = (Watchdog(self.watch, stall_timeout, where(), abort)
+                         if stall_timeout else None)
 
     def reset_counters(self):
         self.messages = 0
@@ -93,6 +110,16 @@ class Exchange:
         finally:
             self.messages, self.bytes, self.collectives, self.seconds = saved
 
+    @contextlib.contextmanager
+    def watched(self, op):
+        """Note a blocking call outside the step (no layer) in the watch."""
+        w = self.watch
+        w.op, w.layer, w.calls = op, -1, w.calls + 1
+        try:
+            yield
+        finally:
+            w.calls += 1
+
     def _count(self, kind):
         self.collectives[kind] = self.collectives.get(kind, 0) + 1
 
@@ -118,8 +145,12 @@ class Exchange:
         return requests
 
     def wait(self, requests):
-        start = MPI.Wtime()
-        MPI.Request.Waitall(requests)
+        start, w = MPI.Wtime(), self.watch
+        w.op, w.calls = "halo wait", w.calls + 1
+        try:
+            MPI.Request.Waitall(requests)
+        finally:
+            w.calls += 1
         self.seconds += MPI.Wtime() - start
 
     def reverse_halo(self, rows, inbox):
@@ -137,7 +168,12 @@ class Exchange:
             w.Isend(rows[0], dest=self.prev, tag=TAG_TOP),
             w.Isend(rows[-1], dest=self.next, tag=TAG_BOTTOM),
         ]
-        MPI.Request.Waitall(requests)
+        watch = self.watch
+        watch.op, watch.calls = "reverse halo", watch.calls + 1
+        try:
+            MPI.Request.Waitall(requests)
+        finally:
+            watch.calls += 1
         self.messages += 2
         self.bytes += rows[0].nbytes + rows[-1].nbytes
         self.seconds += MPI.Wtime() - start
@@ -152,8 +188,13 @@ class Exchange:
         everyone=True gathers over all ranks, a master included with no rows of its own.
         """
         start = MPI.Wtime()
-        comm = self.model if everyone else self.workers
-        comm.Allgatherv(MPI.IN_PLACE, [full, self._plan(tuple(counts), full.shape[1], everyone)])
+        comm, w = self.model if everyone else self.workers, self.watch
+        w.op, w.calls = "allgather", w.calls + 1
+        try:
+            comm.Allgatherv(MPI.IN_PLACE, [full, self._plan(tuple(counts), full.shape[1],
+                                                            everyone)])
+        finally:
+            w.calls += 1
         self._count("allgather")
         self.seconds += MPI.Wtime() - start
 
@@ -169,17 +210,22 @@ class Exchange:
     def reduce_scatter_rows(self, partial, own, counts):
         """own := the sum over working ranks of this rank's rows of partial[n, B]."""
         start = MPI.Wtime()
-        batch = partial.shape[1]
-        self.workers.Reduce_scatter(partial, own, self._plan(tuple(counts), batch, False)[0],
-                                    op=MPI.SUM)
+        batch, w = partial.shape[1], self.watch
+        w.op, w.calls = "reduce_scatter", w.calls + 1
+        try:
+            self.workers.Reduce_scatter(partial, own, self._plan(tuple(counts), batch, False)[0],
+                                        op=MPI.SUM)
+        finally:
+            w.calls += 1
         self._count("reduce_scatter")
         self.seconds += MPI.Wtime() - start
 
     def allreduce_sum(self, array, across="model"):
         """array := its sum over the replica's ranks (across="model": each rank's share of a
         whole layer) or over the replicas ("replicas"), in place; not per step."""
-        (self.model if across == "model" else self.replicas).Allreduce(
-            MPI.IN_PLACE, array, op=MPI.SUM)
+        with self.watched("allreduce"):
+            (self.model if across == "model" else self.replicas).Allreduce(
+                MPI.IN_PLACE, array, op=MPI.SUM)
 
     def reduce_sum(self, array, root):
         """array := its sum over the replica's ranks, on rank `root` of comm only (in place);
@@ -187,10 +233,11 @@ class Exchange:
         model_size = self.model.Get_size()
         if self.rank // model_size != root // model_size:
             return
-        if self.rank == root:
-            self.model.Reduce(MPI.IN_PLACE, array, op=MPI.SUM, root=root % model_size)
-        else:
-            self.model.Reduce(array, None, op=MPI.SUM, root=root % model_size)
+        with self.watched("reduce"):
+            if self.rank == root:
+                self.model.Reduce(MPI.IN_PLACE, array, op=MPI.SUM, root=root % model_size)
+            else:
+                self.model.Reduce(array, None, op=MPI.SUM, root=root % model_size)
 
     def allgather_samples(self, rows, counts):
         """[sum(counts), n] on every rank: the replicas' rows[counts[d], n], replica by replica."""
@@ -198,7 +245,9 @@ class Exchange:
         full = np.empty((sum(counts), n), dtype=rows.dtype)
         sizes = [count * n for count in counts]
         start = MPI.Wtime()
-        self.replicas.Allgatherv(rows, [full, (sizes, [sum(sizes[:d]) for d in range(len(sizes))])])
+        with self.watched("allgather of samples"):
+            self.replicas.Allgatherv(rows, [full, (sizes, [sum(sizes[:d])
+                                                          for d in range(len(sizes))])])
         self._count("allgather")
         self.seconds += MPI.Wtime() - start
         return full
@@ -207,8 +256,9 @@ class Exchange:
         """(max, mean) over all ranks of each of a list of floats, as two float64 arrays."""
         local = np.asarray(values, dtype=np.float64)
         maxima, totals = np.empty_like(local), np.empty_like(local)
-        self.comm.Allreduce(local, maxima, op=MPI.MAX)
-        self.comm.Allreduce(local, totals, op=MPI.SUM)
+        with self.watched("allreduce of statistics"):
+            self.comm.Allreduce(local, maxima, op=MPI.MAX)
+            self.comm.Allreduce(local, totals, op=MPI.SUM)
         return maxima, totals / self.size
 
 
@@ -287,10 +337,14 @@ class GradientReducer:
         Nothing is applied when the summed loss (known with the first bucket) is not
         finite: a replica's inputs or the training went wrong, and every rank sees it.
         """
-        ex = self.exchange
+        ex, w = self.exchange, self.exchange.watch
         for request, (first, last, _) in zip(self._requests, self.buckets):
             start = MPI.Wtime()
-            request.Wait()
+            w.op, w.layer, w.calls = "gradient allreduce", first, w.calls + 1
+            try:
+                request.Wait()
+            finally:
+                w.calls += 1
             ex.seconds += MPI.Wtime() - start
             if np.isfinite(self.loss_slot[0]):
                 apply(first, last)
@@ -307,6 +361,7 @@ class StepExchange:
     def __init__(self, exchange, layout, buffers, reducer=None):
         self.exchange, self.layout, self.buffers = exchange, layout, buffers
         self.reducer = reducer      # a GradientReducer across replicas, or None
+        self.watch = exchange.watch     # the layer of each call, for the stall watchdog
         self.last = len(layout.layers) - 1
         self._views = {}
         self._requests = None
@@ -325,16 +380,20 @@ class StepExchange:
         self._requests = self.exchange.post_halo(self._view("acts", l, batch))
 
     def wait_halo(self, l):
+        self.watch.layer = l
         self.exchange.wait(self._requests)
 
     def gather(self, l, batch):
+        self.watch.layer = l
         self.exchange.allgather_rows(self._view("acts", l, batch), self.layout.layers[l].counts,
                                      everyone=l == self.last)
 
     def reverse_halo(self, l, batch):
+        self.watch.layer = l
         self.exchange.reverse_halo(self._view("deltas", l, batch), self._view("inbox", 0, batch))
 
     def reduce_scatter(self, l, batch):
+        self.watch.layer = l
         self.exchange.reduce_scatter_rows(self._view("deltas", l, batch),
                                           self._view("own_deltas", l, batch),
                                           self.layout.layers[l].counts)

@@ -61,17 +61,23 @@ class Network:
     travel in buckets of about bucket_bytes, each as soon as the backward pass has
     written it, while the earlier layers compute.
     Every rank must make the same calls with the same data.
+
+    stall_timeout (seconds, default ghostmlp.defaults.STALL_TIMEOUT, 0: off): when a rank
+    waits that long in one communication call without progress (a host unreachable, a
+    rank frozen), it prints which rank, host, operation and layer and ends the whole job
+    with MPI_Abort (exit status ghostmlp.watchdog.STALL_EXIT).
     """
 
     def __init__(self, seed=0, dtype=defaults.DTYPE, loss=defaults.LOSS, learning_rate=None, momentum=None,
                  weight_decay=None, optimizer=None, comm=None, connectivity="dense",
                  blocks=None, ghost_gradients="exact", master=False, grid=None,
-                 bucket_bytes=BUCKET_BYTES):
+                 bucket_bytes=BUCKET_BYTES, stall_timeout=defaults.STALL_TIMEOUT):
         check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, DTYPES,
                       tuple(LOSSES))
         size = comm.Get_size() if comm is not None else 1
         self.grid = check_grid(grid, size)
         self.bucket_bytes = check_count("bucket_bytes", bucket_bytes)
+        self.stall_timeout = check_positive("stall_timeout", stall_timeout, allow_zero=True)
         ranks = self.grid[1] if self.grid != "auto" else size
         if master and ranks < 2:
             raise ValueError(f"master=True needs at least 2 ranks per replica, got {ranks}")
@@ -168,7 +174,7 @@ class Network:
             from mpi4py import MPI
             from ghostmlp.exchange import Exchange
             self._exchange = Exchange(self.comm if self.comm is not None else MPI.COMM_SELF,
-                                      self.master, self.grid)
+                                      self.master, self.grid, self.stall_timeout)
         ex = self._exchange
         ranks, rank = (ex.model_size, ex.model_rank) if ex is not None else (1, 0)
         codes = [ACTIVATIONS[act] for _, _, act in self.layers[1:]]

@@ -117,3 +117,67 @@ def test_header_is_plain_json_and_layouts_are_checked(tmp_path):
     assert header["network"]["connectivity"] == "dense" and header["byte_order"] == "little"
     with pytest.raises(ValueError, match="dense checkpoint cannot be loaded as a ghost network"):
         ghostmlp.load(path, connectivity="ghost")
+
+
+def with_header(path, edit, version=checkpoint.VERSION):
+    """A copy of the checkpoint at `path` whose header is edit(header) (arrays dropped:
+    these files are refused before any is read)."""
+    raw = path.read_bytes()
+    header = json.loads(raw[24:24 + int.from_bytes(raw[16:24], "little")])
+    edit(header)
+    text = json.dumps(header).encode()
+    bad = path.with_name("edited.gmlp")
+    bad.write_bytes(checkpoint.MAGIC + version.to_bytes(8, "little")
+                    + len(text).to_bytes(8, "little") + text)
+    return bad
+
+
+def rename(section, old, new):
+    def edit(header):
+        header[section][new] = header[section].pop(old)
+    return edit
+
+
+def setting(field, value):
+    def edit(header):
+        *parents, last = field.split(".")
+        target = header
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (rename("network", "layers", "layer_list"), "lacks the field 'network.layers'"),
+    (lambda header: header.pop("state"), "lacks the field 'state'"),
+    (rename("state", "epochs_trained", "epochs"), "lacks the field 'state.epochs_trained'"),
+    (setting("network.seed", "2"), "field 'network.seed' must be an integer, got '2'"),
+    (setting("state.steps_trained", True), "field 'state.steps_trained' must be an integer"),
+    (setting("network.blocks", 2.5), "field 'network.blocks' must be an integer or null"),
+    (setting("network.layers", {"input": 5}), "field 'network.layers' must be a list"),
+    (setting("network.optimizer", "sgd"), "field 'network.optimizer' must be an object"),
+    (lambda header: header["arrays"][3].pop("offset"), r"lacks the field arrays\[3\].offset"),
+    (lambda header: header["arrays"][0].update(shape="9x5"),
+     r"field 'arrays\[0\].shape' must be a list"),
+    (lambda header: header["network"]["layers"][1].pop(),
+     r"network.layers\[1\] must be \[kind, size, activation\], got \['hidden', 9\]"),
+])
+def test_a_malformed_header_names_the_field_and_the_file(tmp_path, edit, message):
+    path = tmp_path / "net.gmlp"
+    ghostmlp.save(build(), path)
+    bad = with_header(path, edit)
+    for read in (ghostmlp.load, checkpoint.read_header):
+        with pytest.raises(ValueError, match=message) as error:
+            read(bad)
+        assert str(error.value).startswith(f"{bad}: ")
+
+
+def test_a_newer_format_version_is_refused(tmp_path):
+    path = tmp_path / "net.gmlp"
+    ghostmlp.save(build(), path)
+    bad = with_header(path, lambda header: None, version=checkpoint.VERSION + 1)
+    with pytest.raises(ValueError, match=f"{bad}: checkpoint format version "
+                       f"{checkpoint.VERSION + 1} comes from a newer ghostmlp; this one reads "
+                       f"version {checkpoint.VERSION}: upgrade ghostmlp"):
+        ghostmlp.load(bad)
