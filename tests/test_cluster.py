@@ -93,13 +93,13 @@ def start_long_training(cluster):
     """`ghostmlp train` on 2 hosts (one rank each, model-parallel) for far longer than a test,
     with a checkpoint every 5 epochs; returns the process once the first checkpoint is on disk."""
     saved = cluster.shared / "net.gmlp"
-    process = cluster.start(
-        cluster.mpiexec(mpiexec(), 2, ghostmlp_command(
-            "train", "--hidden", 32, "--max-epochs", 100_000, "--n-iter-no-change", 0,
-            "--batch-size", 16, "--grid", "1x2", "--checkpoint", saved,
-            "--checkpoint-every", 5, "--stall-timeout", STALL_TIMEOUT)),
-        cwd=cluster.shared, env=environment(),
-        stdout=(cluster.root / "train.log").open("w"))     # a line an epoch: not a pipe
+    with (cluster.root / "train.log").open("w") as log:     # a line an epoch: not a pipe
+        process = cluster.start(
+            cluster.mpiexec(mpiexec(), 2, ghostmlp_command(
+                "train", "--hidden", 32, "--max-epochs", 100_000, "--n-iter-no-change", 0,
+                "--batch-size", 16, "--grid", "1x2", "--checkpoint", saved,
+                "--checkpoint-every", 5, "--stall-timeout", STALL_TIMEOUT)),
+            cwd=cluster.shared, env=environment(), stdout=log)
     deadline = time.monotonic() + LIMIT_SECONDS
     while not saved.exists():
         assert process.poll() is None, process.communicate()
