@@ -7,7 +7,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ghostmlp import Network
-from memory_cap import HEADROOM, cap
+from memory_cap import cap_below
 
 comm = MPI.COMM_WORLD
 X = np.load(f"{sys.argv[1]}/X.npy", mmap_mode="r")
@@ -16,13 +16,7 @@ net = Network(seed=0, dtype="float64", loss="cross_entropy", learning_rate=0.1, 
               grid=(comm.Get_size(), 1))
 net.add_layer("input", X.shape[1]).add_layer("hidden", 8).add_layer("output", 4).initialize()
 net.train_step(np.zeros((256, X.shape[1])), np.zeros(256, dtype=np.int64))    # buffers now
-assert X.size * 8 > HEADROOM
-cap()
-try:
-    np.asarray(X, dtype=np.float64)
-    copied = True
-except MemoryError:
-    copied = False
+copied = cap_below(X)
 history = net.fit(X, y, max_epochs=1, batch_size=256)
 ok = not copied and np.isfinite(history["loss"][0])
 if not comm.allreduce(ok, op=MPI.LAND):

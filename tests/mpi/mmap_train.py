@@ -8,17 +8,11 @@ import numpy as np
 from mpi4py import MPI
 
 from ghostmlp.cli import main
-from memory_cap import HEADROOM, cap
+from memory_cap import cap_below
 
 folder = sys.argv[1]
 X = np.load(f"{folder}/X.npy", mmap_mode="r")
-assert X.size * 8 > HEADROOM
-cap()
-try:
-    np.asarray(X, dtype=np.float64)
-    copied = True
-except MemoryError:
-    copied = False
+copied = cap_below(X)
 code = main(["train", "--inputs", f"{folder}/X.npy", "--labels", f"{folder}/y.npy",
              "--epochs", "1", "--hidden", "8", "--dtype", "float64", "--batch-size", "256",
              "--validation-fraction", "0.05", "--checkpoint", f"{folder}/net.gmlp"])
