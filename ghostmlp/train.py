@@ -56,7 +56,8 @@ class Trainer:
     """Minibatch training of `net`, epoch after epoch.
 
     batch_size: samples per step, or "auto" (min(200, n)); schedule: a
-    ghostmlp.schedule.Schedule or a name (default: the optimizer's constant rate).
+    ghostmlp.schedule.Schedule (default: the optimizer's rate, constant; Network.fit
+    resolves names).
     Epoch e (counted over all the network's epochs) visits the samples in the order of a
     permutation drawn from ``SeedSequence(seed, spawn_key=(2, e))``: it depends on the seed
     and the epoch only. Every replica of a grid computes its share of each minibatch. X
