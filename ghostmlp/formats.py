@@ -25,9 +25,10 @@ DATASET_SUFFIXES = (".npz", ".txt")
 _CORRUPT_GZIP = (gzip.BadGzipFile, EOFError, zlib.error)
 # What np.load raises besides ValueError on a damaged .npy header or .npz archive (found by
 # tools/fuzz.py): the header's Python literal fails to tokenize or compares bytes with str,
-# the zip names a version it cannot read.
-_DAMAGED_NUMPY = (zipfile.BadZipFile, NotImplementedError, TypeError, SyntaxError,
-                  tokenize.TokenError)
+# the zip names a version it cannot read (NotImplementedError) or claims encryption
+# (RuntimeError).
+_DAMAGED_NUMPY = (zipfile.BadZipFile, NotImplementedError, RuntimeError, TypeError,
+                  SyntaxError, tokenize.TokenError)
 
 
 # ---------------------------------------------------------------- reading files

@@ -222,12 +222,16 @@ def test_a_damaged_npy_header_names_the_file(tmp_path, header):
         load(path)
 
 
-def test_an_npz_of_an_unknown_zip_version_names_the_file(tmp_path):
+@pytest.mark.parametrize("offset, value, match", [
+    (6, 99, "zip file version"),            # the version needed to extract the entry
+    (8, 1, "encrypted"),                    # the entry's flags: encrypted
+], ids=["zip version", "encrypted"])
+def test_an_npz_that_zipfile_cannot_open_names_the_file(tmp_path, offset, value, match):
     np.savez_compressed(tmp_path / "X.npz", X=np.zeros(3))
     raw = bytearray((tmp_path / "X.npz").read_bytes())
-    raw[raw.find(b"PK\x01\x02") + 6] = 99    # the version needed to extract the entry
+    raw[raw.find(b"PK\x01\x02") + offset] = value
     (tmp_path / "X.npz").write_bytes(raw)
-    with raises_at(tmp_path / "X.npz", None, "not a readable .npy/.npz file .*zip file version"):
+    with raises_at(tmp_path / "X.npz", None, f"not a readable .npy/.npz file .*{match}"):
         load(tmp_path / "X.npz")
 
 
