@@ -321,7 +321,7 @@ def check_extent(header, path, size):
 def _dtype(name, path):
     try:
         return np.dtype(name)
-    except TypeError:
+    except (TypeError, ValueError, SyntaxError):    # numpy parses "(f8," as Python: SyntaxError
         raise ValueError(f"{path}: the checkpoint header names an unknown dtype {name!r}"[:300]) from None
 
 

@@ -92,6 +92,8 @@ def huge_array(header):
                  r"8000000000000 bytes into the data, but the file holds \d+"),
     (lambda header: header["arrays"][2].update(dtype="<f99"),
      "the checkpoint header names an unknown dtype '<f99'"),
+    (lambda header: header["arrays"][2].update(dtype="(f8,"),        # found by tools/fuzz.py
+     r"the checkpoint header names an unknown dtype '\(f8,'"),
     (lambda header: header["arrays"][1].update(shape=[-5]),
      r"array layer1/bias has shape \[-5\] at offset \d+: not a valid extent"),
 ])
