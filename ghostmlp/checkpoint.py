@@ -17,7 +17,9 @@ rank writes and reads the rows of its own neurons (``Parameters.read_rows`` and
 Ghost networks store zeros where they have no edge. Checksum of an array: the sum over its
 rows r of (r + 1) * crc32(row bytes), modulo 2**64, so that ranks can add up their rows.
 The file is written to PATH.tmp, synced and renamed over PATH: a crash mid-write leaves the
-previous checkpoint intact. Nothing in the file is ever executed (no pickle).
+previous checkpoint intact, and a failed write (a full disk) removes PATH.tmp and raises an
+OSError naming PATH. A reader checks every extent the header declares against the file's
+size before allocating. Nothing in the file is ever executed (no pickle).
 """
 import json
 import math
