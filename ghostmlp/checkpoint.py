@@ -17,9 +17,12 @@ rank writes and reads the rows of its own neurons (``Parameters.read_rows`` and
 Ghost networks store zeros where they have no edge. Checksum of an array: the sum over its
 rows r of (r + 1) * crc32(row bytes), modulo 2**64, so that ranks can add up their rows.
 The file is written to PATH.tmp, synced and renamed over PATH: a crash mid-write leaves the
-previous checkpoint intact. Nothing in the file is ever executed (no pickle).
+previous checkpoint intact, and a failed write (a full disk) removes PATH.tmp and raises an
+OSError naming PATH. A reader checks every extent the header declares against the file's
+size before allocating. Nothing in the file is ever executed (no pickle).
 """
 import json
+import math
 import os
 import zlib
 
@@ -110,9 +113,14 @@ class _LocalFile:
                 raise ValueError(f"{self.path}: the checkpoint ends early (truncated)")
             view, offset = view[got:], offset + got
 
+    def size(self):
+        return os.fstat(self.fd).st_size
+
     def sync_close(self):
-        os.fsync(self.fd)
-        os.close(self.fd)
+        try:
+            os.fsync(self.fd)
+        finally:
+            os.close(self.fd)
 
     def close(self):
         os.close(self.fd)
@@ -136,9 +144,14 @@ class _MPIFile:
         if self.status.Get_count() != len(view):
             raise ValueError(f"{self.path}: the checkpoint ends early (truncated)")
 
+    def size(self):
+        return self.fh.Get_size()
+
     def sync_close(self):
-        self.fh.Sync()
-        self.fh.Close()
+        try:
+            self.fh.Sync()
+        finally:
+            self.fh.Close()
 
     def close(self):
         self.fh.Close()
@@ -197,17 +210,21 @@ def save(net, path, extra=None):
         out.write_at(0, MAGIC + VERSION.to_bytes(8, "little") + length.to_bytes(8, "little")
                      + text)
 
-    try:
-        failure = _attempt(write_own_rows)
-        totals = _allreduce_sum(comm, [checksums[name] % 2**64 for name in entries])
-        for entry, total in zip(entries.values(), totals):
-            entry["checksum"] = int(total)
-        if rank == 0 and failure is None:
-            failure = _attempt(write_header)
-    finally:
-        out.sync_close()
-    _raise_on_every_rank(comm, failure)
-    _raise_on_every_rank(comm, _attempt(lambda: _publish(temporary, path)) if rank == 0 else None)
+    failure = _attempt(write_own_rows)
+    totals = _allreduce_sum(comm, [checksums[name] % 2**64 for name in entries])
+    for entry, total in zip(entries.values(), totals):
+        entry["checksum"] = int(total)
+    if rank == 0 and failure is None:
+        failure = _attempt(write_header)
+    closing = _attempt(out.sync_close)      # always closed; a full disk may show only here
+    failure = failure or closing
+    if rank == 0 and failure is None:
+        failure = _attempt(lambda: _publish(temporary, path))
+    failures = [failure] if comm is None else comm.allgather(failure)
+    if any(failures) and rank == 0 and os.path.exists(temporary):
+        os.remove(temporary)        # the old checkpoint, if any, was never touched
+    _raise_on_every_rank(comm, failures, f"{path}: checkpoint not saved (any previous "
+                                         "checkpoint there is unchanged): ")
 
 
 def _publish(temporary, path):
@@ -221,21 +238,24 @@ def _publish(temporary, path):
 
 
 def _attempt(action):
-    """None when action() succeeds, else (error type name, message) of its OSError or ValueError."""
+    """None when action() succeeds, else (error type name, message) of its OSError or
+    ValueError, or of an MPI-IO error (mpi4py's MPI.Exception, a RuntimeError: as OSError)."""
     try:
         action()
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RuntimeError) as error:
         return type(error).__name__, str(error)
     return None
 
 
-def _raise_on_every_rank(comm, failure):
-    """Raise the first rank's failure (from _attempt) on every rank, so that none waits."""
-    failures = [failure] if comm is None else comm.allgather(failure)
+def _raise_on_every_rank(comm, failure, prefix=""):
+    """Raise the first rank's failure (from _attempt) on every rank, so that none waits;
+    `failure` may be the list of every rank's, already gathered."""
+    failures = failure if isinstance(failure, list) else (
+        [failure] if comm is None else comm.allgather(failure))
     for found in failures:
         if found is not None:
             kind, message = found
-            raise (ValueError if kind == "ValueError" else OSError)(message)
+            raise (ValueError if kind == "ValueError" else OSError)(prefix + message)
 
 
 def read_header(path, comm=None):
@@ -261,7 +281,11 @@ def _header(source, path):
                          f"ghostmlp; this one reads version {VERSION}: upgrade ghostmlp")
     if version != VERSION:
         raise ValueError(f"{path}: checkpoint format version {version}, this ghostmlp reads {VERSION}")
-    text = bytearray(int.from_bytes(start[16:24], "little"))
+    length, size = int.from_bytes(start[16:24], "little"), source.size()
+    if length > size - 24:      # before allocating a buffer of that length
+        raise ValueError(f"{path}: the checkpoint header claims {length} bytes, the file has "
+                         f"{size}: truncated or damaged")
+    text = bytearray(length)
     try:
         source.read_at(24, text)
         header = json.loads(text)
@@ -269,7 +293,38 @@ def _header(source, path):
         raise ValueError(f"{path}: unreadable checkpoint header ({error})") from None
     check_header(header, path)
     header["data_start"] = _data_start(len(text))
+    check_extent(header, path, size)
     return header
+
+
+def check_extent(header, path, size):
+    """Raise a ValueError naming the file unless every array the header declares, and the
+    weights its layers imply, lie within the file's `size` bytes: a damaged header is
+    refused before a network of its sizes is allocated."""
+    room = size - header["data_start"]
+    for entry in header["arrays"]:
+        name, shape = entry["name"], entry["shape"]
+        if not all(_is(n, int) and n >= 0 for n in shape) or entry["offset"] < 0:
+            raise ValueError(f"{path}: array {name} has shape {shape} at offset "
+                             f"{entry['offset']}: not a valid extent"[:300])
+        end = entry["offset"] + math.prod(shape) * _dtype(entry["dtype"], path).itemsize
+        if end > room:
+            raise ValueError(f"{path}: array {name} declares {entry['dtype']} {shape}, ending "
+                             f"{end} bytes into the data, but the file holds {room}: "
+                             "truncated or damaged"[:300])
+    sizes = [max(layer[1], 0) for layer in header["network"]["layers"]]
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    weights *= _dtype(header["network"]["dtype"], path).itemsize
+    if weights > room:
+        raise ValueError(f"{path}: the layers {sizes} need {weights} bytes of weights, the "
+                         f"file holds {room}: truncated or damaged"[:300])
+
+
+def _dtype(name, path):
+    try:
+        return np.dtype(name)
+    except (TypeError, ValueError, SyntaxError):    # numpy parses "(f8," as Python: SyntaxError
+        raise ValueError(f"{path}: the checkpoint header names an unknown dtype {name!r}"[:300]) from None
 
 
 def check_header(header, path):

@@ -4,6 +4,7 @@ import json
 import os
 import shlex
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from ghostmlp import bench, data, defaults, optim, plan
 from ghostmlp.checkpoint import load, read_header
 from ghostmlp.errors import TrainingDiverged
-from ghostmlp.cli_data import is_root, read_dataset, saved_normaliser, split
+from ghostmlp.cli_data import check_features, is_root, read_dataset, saved_normaliser, split
 from ghostmlp.cli_train import train
 from ghostmlp.network import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from ghostmlp.schedule import SCHEDULES
@@ -145,6 +146,7 @@ def load_checkpoint(args, comm):
 def evaluate(args, comm, say):
     net = load_checkpoint(args, comm)
     X, y, source = read_dataset(args, comm, net.dtype.name)
+    check_features(X, net, args)
     extra = _extra(args.checkpoint, comm)
     fraction = args.test_fraction
     if fraction is None:
@@ -172,6 +174,7 @@ def predict(args, comm, say):
         X, _ = data.load_digits(dtype=net.dtype.name)
     else:
         X = data.read_on_root(lambda: data.load(args.inputs, "inputs", dtype=net.dtype.name), comm)
+    check_features(X, net, args)
     normaliser = saved_normaliser(_extra(args.checkpoint, comm))
     if normaliser is not None:
         X = normaliser.transform(X)
@@ -231,6 +234,8 @@ def world():
     return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
 
 
+# How long a failing rank waits for the others to fail too before it aborts the job.
+AGREE_SECONDS = 5
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -242,6 +247,9 @@ def main(argv=None):
         from threadpoolctl import threadpool_limits
         threadpool_limits(1)
     say = print if is_root(comm) else (lambda *_, **__: None)
+    # A communicator of its own for agreeing on an error (fail): its only calls are fail's,
+    # so they never meet another rank's call in a collective of the library.
+    agreement = comm.Dup() if comm is not None else None
     try:
         if args.command == "train":
             train(args, comm, say)
@@ -260,9 +268,9 @@ def main(argv=None):
     except TrainingDiverged as error:     # raised on every rank at the same step
         return fail_together(f"ghostmlp {args.command}: error: {error}", comm)
     except (ValueError, OSError, RuntimeError, ImportError) as error:
-        return fail(f"ghostmlp {args.command}: error: {error}", comm)
+        return fail(f"ghostmlp {args.command}: error: {error}", agreement)
     except Exception:
-        return fail(traceback.format_exc(), comm)
+        return fail(traceback.format_exc(), agreement)
     return 0
 
 
@@ -287,10 +295,33 @@ def fail_together(message, comm):
     return 1
 
 
-def fail(message, comm):
-    """Print the error; on several ranks end the whole job (no rank is left waiting)."""
-    where = f" (rank {comm.Get_rank()} of {comm.Get_size()})" if comm is not None else ""
-    print(message.rstrip() + where, file=sys.stderr, flush=True)
-    if comm is not None:
-        comm.Abort(1)
+def fail(message, comm, agree_seconds=AGREE_SECONDS):
+    """Print the error and return 1; on several ranks, agree first on who has it.
+
+    comm: a communicator that only fail uses. When every rank fails within agree_seconds
+    (a bad file read on rank 0 and broadcast, an option every rank checks), they meet in
+    a non-blocking barrier, rank 0 prints each distinct message once and every rank
+    returns 1: the job ends normally, so the launcher forwards the message before it
+    ends. Otherwise the failing rank prints its message, naming itself, waits a second for
+    the launcher to forward it, and ends the job with MPI_Abort (no rank is left waiting).
+    """
+    message = message.rstrip()
+    if comm is None:
+        print(message, file=sys.stderr, flush=True)
+        return 1
+    request, deadline = comm.Ibarrier(), time.monotonic() + agree_seconds
+    while not request.Test():
+        if time.monotonic() > deadline:
+            print(f"{message} (rank {comm.Get_rank()} of {comm.Get_size()})", file=sys.stderr,
+                  flush=True)
+            time.sleep(1)
+            comm.Abort(1)
+        time.sleep(0.01)
+    messages = comm.gather(message, root=0)
+    if comm.Get_rank() == 0:
+        for text in dict.fromkeys(messages):
+            ranks = [rank for rank, other in enumerate(messages) if other == text]
+            where = "" if len(ranks) == len(messages) else f" (ranks {ranks})"
+            print(text + where, file=sys.stderr, flush=True)
+    comm.Barrier()
     return 1

@@ -77,6 +77,15 @@ def read_files(args, dtype):
             data.load(args.labels, "labels", kind=args.label_kind, dtype=dtype))
 
 
+def check_features(X, net, args):
+    """Raise a ValueError naming the inputs and the checkpoint unless X[n, d] has the d
+    inputs of the checkpoint's network."""
+    if X.shape[1] != net.sizes[0]:
+        source = args.inputs or "the digits data set"
+        raise ValueError(f"{source}: {X.shape[1]} features per sample, but the checkpoint "
+                         f"{args.checkpoint} takes {net.sizes[0]} inputs")
+
+
 def split(X, y, fraction, seed):
     """(X_train, y_train, X_held, y_held); nothing held out when fraction is 0."""
     if not fraction:

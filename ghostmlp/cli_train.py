@@ -6,7 +6,7 @@ import os
 
 from ghostmlp import data, defaults, optim, schedule
 from ghostmlp.checkpoint import load, read_header, save
-from ghostmlp.cli_data import is_root, read_dataset, saved_normaliser
+from ghostmlp.cli_data import check_features, is_root, read_dataset, saved_normaliser
 from ghostmlp.splits import split_rows
 from ghostmlp.network import Network
 from ghostmlp.train import Patience, Trainer, evaluate_rows
@@ -39,6 +39,7 @@ def train(args, comm, say):
     if args.resume:
         net = load(args.checkpoint, comm=comm, master=args.master, grid=args.grid,
                    stall_timeout=args.stall_timeout)
+        check_features(X, net, args)
         normaliser = saved_normaliser(header["extra"])
         run = header["extra"].get("run_state", {})
         say(f"resumed {args.checkpoint} after epoch {net.epochs_trained}")
@@ -160,8 +161,11 @@ def check_options(args, opts):
         raise ValueError("--checkpoint-every needs --checkpoint")
     for option in ("checkpoint", "history", "plot"):
         path = getattr(args, option)
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if path and not os.path.isdir(folder):
             raise ValueError(f"--{option} {path}: no such folder")
+        if path and not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(f"--{option} {path}: the folder {folder} is not writable")
 
 
 def new_network(args, comm, n_inputs, y):

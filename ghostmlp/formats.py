@@ -6,6 +6,7 @@ import itertools
 import math
 import numbers
 import struct
+import tokenize
 import zipfile
 import zlib
 from array import array
@@ -22,6 +23,12 @@ IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 LABEL_KINDS = ("auto", "index", "onehot", "rows")
 DATASET_SUFFIXES = (".npz", ".txt")
 _CORRUPT_GZIP = (gzip.BadGzipFile, EOFError, zlib.error)
+# What np.load raises besides ValueError on a damaged .npy header or .npz archive (found by
+# tools/fuzz.py): the header's Python literal fails to tokenize or compares bytes with str,
+# the zip names a version it cannot read (NotImplementedError) or claims encryption
+# (RuntimeError).
+_DAMAGED_NUMPY = (zipfile.BadZipFile, NotImplementedError, RuntimeError, TypeError,
+                  SyntaxError, tokenize.TokenError)
 
 
 # ---------------------------------------------------------------- reading files
@@ -214,7 +221,7 @@ def load_array(path, key=None):
                     key = names[0]
                 if key in names:
                     return loaded[key]
-        except (ValueError, zipfile.BadZipFile, *_CORRUPT_GZIP) as e:
+        except (ValueError, *_DAMAGED_NUMPY, *_CORRUPT_GZIP) as e:
             raise ValueError(f"{path}: not a readable .npy/.npz file without pickled objects "
                              f"({e})") from None
     which = "holds several arrays" if key is None else f"has no array {key!r}"

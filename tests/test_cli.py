@@ -257,3 +257,64 @@ def test_npy_inputs_are_memory_mapped_and_train_as_in_memory(capsys, tmp_path):
     assert main(["train", "--inputs", str(tmp_path / "X.npy"), "--labels",
                  str(tmp_path / "bad.npy")]) == 1
     assert "has 1797 samples but" in capsys.readouterr().err
+
+
+def test_a_checkpoint_in_an_unwritable_folder_is_refused_before_training(capsys, tmpfs):
+    path = tmpfs("ro,size=64k") / "net.gmlp"
+    assert main(["train", *QUICK, "--checkpoint", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert f"ghostmlp train: error: --checkpoint {path}: the folder {path.parent} is not " \
+           "writable" in err
+    assert "epoch 1" not in out
+
+
+def test_labels_that_are_not_one_hot_name_the_file_and_line(capsys, tmp_path):
+    (tmp_path / "inputs.txt").write_text("1 2\n3 4\n5 6\n")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("0 1\n# a comment\n1 1\n1 0\n")
+    assert main(["train", "--inputs", str(tmp_path / "inputs.txt"), "--labels", str(labels),
+                 "--label-kind", "onehot"]) == 1
+    assert (f"ghostmlp train: error: {labels}, line 3: not a one-hot row (0s and a single 1): "
+            "[1.0, 1.0]") in capsys.readouterr().err
+
+
+def test_inputs_of_another_width_than_the_checkpoint_are_refused(capsys, tmp_path):
+    path = tmp_path / "net.gmlp"
+    assert main(["train", "--epochs", "1", "--hidden", "8", "--checkpoint", str(path)]) == 0
+    inputs, labels = tmp_path / "inputs.txt", tmp_path / "labels.txt"
+    inputs.write_text("1 2 3\n4 5 6\n")
+    labels.write_text("0\n1\n")
+    capsys.readouterr()
+    expected = (f"{inputs}: 3 features per sample, but the checkpoint {path} takes 64 inputs")
+    for command in (["evaluate"], ["train", "--resume", "--epochs", "2"],
+                    ["predict", "--output", str(tmp_path / "out.txt")]):
+        data = ["--inputs", str(inputs)] + (["--labels", str(labels)] if
+                                            command[0] != "predict" else [])
+        assert main([*command, "--checkpoint", str(path), *data]) == 1
+        assert f"ghostmlp {command[0]}: error: {expected}" in capsys.readouterr().err
+    assert ghostmlp.load(path).epochs_trained == 1
+
+
+def test_a_bad_input_message_reaches_the_terminal_every_time(tmp_path):
+    """Every rank sees the error: they agree on it and exit 1 normally, rank 0 printing
+    the message once; 20 runs on 3 ranks, each must show it (an abort could lose it)."""
+    bad = tmp_path / "inputs.txt"
+    bad.write_text("1 2 3\n4 five 6\n")
+    (tmp_path / "labels.txt").write_text("0\n1\n")
+    args = ["train", "--inputs", str(bad), "--labels", str(tmp_path / "labels.txt")]
+    for run in range(20):
+        done = run_mpi(3, args, tmp_path, timeout=60)
+        assert (done.returncode, done.stderr.count(f"{bad}, line 2: non-numeric token 'five'")) \
+            == (1, 1), f"run {run}: {done.stderr[-2000:]}"
+
+
+def test_an_error_on_one_rank_only_is_printed_and_ends_the_job(tmp_path):
+    """The others never fail: after the agreement's wait the rank prints, naming itself,
+    and aborts the job; the message arrives every time."""
+    script = Path(__file__).resolve().parent / "mpi" / "fail_on_one_rank.py"
+    for run in range(5):
+        done = subprocess.run([mpiexec(), "-n", "3", sys.executable, str(script)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0, done.stderr
+        assert "ghostmlp: error: only rank 1 sees this (rank 1 of 3)" in done.stderr, \
+            f"run {run}: {done.stderr[-2000:]}"

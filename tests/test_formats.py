@@ -203,6 +203,38 @@ def test_load_array_never_unpickles(tmp_path):
         load_array(tmp_path / "text.npy")
 
 
+def npy_with_header(path, header):
+    """A version 1.0 .npy file whose header is `header` (bytes) and 16 bytes of data."""
+    header = header.ljust(-(-(len(header) + 11) // 64) * 64 - 11) + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+                     + bytes(16))
+    return path
+
+
+@pytest.mark.parametrize("header", [
+    b"{'descr': '<f8', 'fortran_order': False, 'shape': (2,",     # numpy: TokenError
+    b"{'descr': '<f8', 'fortran_order': False, 'shape': (2,)}})",  # SyntaxError
+    b"{'descr': b'<f8', 'fortran_order': False, 'shape': (2,), }",  # TypeError
+], ids=["unterminated", "unbalanced", "bytes descr"])
+def test_a_damaged_npy_header_names_the_file(tmp_path, header):
+    path = npy_with_header(tmp_path / "damaged.npy", header)
+    with raises_at(path, None, "not a readable .npy/.npz file"):
+        load(path)
+
+
+@pytest.mark.parametrize("offset, value, match", [
+    (6, 99, "zip file version"),            # the version needed to extract the entry
+    (8, 1, "encrypted"),                    # the entry's flags: encrypted
+], ids=["zip version", "encrypted"])
+def test_an_npz_that_zipfile_cannot_open_names_the_file(tmp_path, offset, value, match):
+    np.savez_compressed(tmp_path / "X.npz", X=np.zeros(3))
+    raw = bytearray((tmp_path / "X.npz").read_bytes())
+    raw[raw.find(b"PK\x01\x02") + offset] = value
+    (tmp_path / "X.npz").write_bytes(raw)
+    with raises_at(tmp_path / "X.npz", None, f"not a readable .npy/.npz file .*{match}"):
+        load(tmp_path / "X.npz")
+
+
 IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D,
              np.float64: 0x0E}
 
