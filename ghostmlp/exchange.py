@@ -112,8 +112,12 @@ class Exchange:
 
     @contextlib.contextmanager
     def watched(self, op):
-        """Note a blocking call outside the step (no layer) in the watch."""
+        """Note a blocking call outside the step (no layer) in the watch; inside another
+        watched call (a checkpoint's save gathering a layer) the outer one stays noted."""
         w = self.watch
+        if w.calls & 1:
+            yield
+            return
         w.op, w.layer, w.calls = op, -1, w.calls + 1
         try:
             yield

@@ -54,3 +54,27 @@ def test_the_thread_ends_with_its_watch():
 def test_stall_timeout_is_checked(value):
     with pytest.raises(ValueError, match="stall_timeout"):
         Network(stall_timeout=value)
+
+
+def test_a_checkpoint_save_is_one_watched_call_around_the_calls_inside_it(tmp_path, monkeypatch):
+    """A rank stalled in a checkpoint's collective I/O is seen too: the save is one watched
+    call, and the exchange's own calls inside it keep it noted (the count stays odd)."""
+    from mpi4py import MPI
+
+    import ghostmlp
+    from ghostmlp import checkpoint
+    net = Network(seed=0, comm=MPI.COMM_SELF, stall_timeout=0)
+    net.add_layer("input", 3).add_layer("hidden", 4).add_layer("output", 2).initialize()
+    exchange = net.engine.exchange
+    seen, save = [], checkpoint._save
+
+    def spying(*args):
+        seen.append((exchange.watch.calls & 1, exchange.watch.op))
+        with exchange.watched("allreduce"):
+            seen.append((exchange.watch.calls & 1, exchange.watch.op))
+        save(*args)
+
+    monkeypatch.setattr(checkpoint, "_save", spying)
+    ghostmlp.save(net, tmp_path / "net.gmlp")
+    assert seen == [(1, "checkpoint save")] * 2 and exchange.watch.calls % 2 == 0
+    assert ghostmlp.load(tmp_path / "net.gmlp").sizes == [3, 4, 2]
