@@ -265,9 +265,7 @@ def main(argv=None):
             plan.run(args, comm, say)
         else:
             info(comm, say)
-    except TrainingDiverged as error:     # raised on every rank at the same step
-        return fail_together(f"ghostmlp {args.command}: error: {error}", comm)
-    except (ValueError, OSError, RuntimeError, ImportError) as error:
+    except (TrainingDiverged, ValueError, OSError, RuntimeError, ImportError) as error:
         return fail(f"ghostmlp {args.command}: error: {error}", agreement)
     except Exception:
         return fail(traceback.format_exc(), agreement)
@@ -284,15 +282,6 @@ def run_bench(args, comm, say):
         if args.json:
             with open(args.json, "a") as out:
                 out.write(json.dumps(record) + "\n")
-
-
-def fail_together(message, comm):
-    """An error every rank raised at once: rank 0 prints it and every rank exits with 1."""
-    if is_root(comm):
-        print(message.rstrip(), file=sys.stderr, flush=True)
-    if comm is not None:
-        comm.Barrier()
-    return 1
 
 
 def fail(message, comm, agree_seconds=AGREE_SECONDS):
