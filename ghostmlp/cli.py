@@ -11,11 +11,13 @@ import numpy as np
 
 from ghostmlp import bench, data, defaults, optim, plan
 from ghostmlp.checkpoint import load, read_header
-from ghostmlp.errors import TrainingDiverged
-from ghostmlp.cli_data import check_features, is_root, read_dataset, saved_normaliser, split
+from ghostmlp.cli_data import check_features, is_root, read_dataset, saved_normaliser
 from ghostmlp.cli_train import train
+from ghostmlp.errors import TrainingDiverged
 from ghostmlp.network import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from ghostmlp.schedule import SCHEDULES
+from ghostmlp.splits import split_rows
+from ghostmlp.train import evaluate_rows
 
 
 # ------------------------------------------------------------------ arguments
@@ -151,15 +153,12 @@ def evaluate(args, comm, say):
     fraction = args.test_fraction
     if fraction is None:
         fraction = extra.get("test_fraction", 0.0) if extra.get("source") == source else 0.0
-    _, _, X_held, y_held = split(X, y, fraction, extra.get("split_seed", 0))
-    if fraction:
-        X, y = X_held, y_held
+    rows = split_rows(len(y), fraction, extra.get("split_seed", 0))[1] if fraction else None
     normaliser = saved_normaliser(extra)
-    if normaliser is not None:
-        X = normaliser.transform(X)
-    scores = net.evaluate(X, y)
+    scores = evaluate_rows(net, X, y, rows, normaliser.transform if normaliser else None)
     part = f"held-out {fraction:g} of " if fraction else ""
-    say(f"accuracy {scores['accuracy']:.4f}  loss {scores['loss']:.4f}  on {len(y)} samples "
+    say(f"accuracy {scores['accuracy']:.4f}  loss {scores['loss']:.4f}  on "
+        f"{len(y) if rows is None else len(rows)} samples "
         f"({part}{source})")
     return scores
 

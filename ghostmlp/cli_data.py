@@ -1,4 +1,4 @@
-"""The command's data: digits or files read on rank 0, held-out splits, a checkpoint's normaliser."""
+"""The command's data: digits, files read on rank 0 or memory-mapped, a checkpoint's normaliser."""
 import os
 
 import numpy as np
@@ -50,7 +50,8 @@ def map_files(args):
 
 def check_mapped(args):
     """Raise a ValueError naming the file unless the .npy pair is a data set train can map:
-    numbers X[n, ...], and class indices y[n] >= 0 or rows Y[n, k]; the empty array."""
+    numbers X[n, ...], and class indices y[n] >= 0 or rows Y[n, k]. Returns an empty
+    array, for read_on_root to relay (it broadcasts arrays or an error)."""
     X, y = map_files(args)
     if X.ndim < 2 or len(X) == 0 or X.dtype.kind not in "biuf":
         raise ValueError(f"{args.inputs}: expected numbers, one row per sample, got "
@@ -84,14 +85,6 @@ def check_features(X, net, args):
         source = args.inputs or "the digits data set"
         raise ValueError(f"{source}: {X.shape[1]} features per sample, but the checkpoint "
                          f"{args.checkpoint} takes {net.sizes[0]} inputs")
-
-
-def split(X, y, fraction, seed):
-    """(X_train, y_train, X_held, y_held); nothing held out when fraction is 0."""
-    if not fraction:
-        return X, y, X[:0], y[:0]
-    X_train, X_held, y_train, y_held = data.train_test_split(X, y, fraction, seed)
-    return X_train, y_train, X_held, y_held
 
 
 def saved_normaliser(extra):

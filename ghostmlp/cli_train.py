@@ -7,8 +7,8 @@ import os
 from ghostmlp import data, defaults, optim, schedule
 from ghostmlp.checkpoint import load, read_header, save
 from ghostmlp.cli_data import check_features, is_root, read_dataset, saved_normaliser
-from ghostmlp.splits import split_rows
 from ghostmlp.network import Network
+from ghostmlp.splits import split_rows
 from ghostmlp.train import Patience, Trainer, evaluate_rows
 from ghostmlp.validate import check_count, check_positive
 
@@ -101,9 +101,7 @@ def _schedule(opts, run, args):
     if "schedule" in run and all(getattr(args, key) is None
                                  for key in ("schedule", "learning_rate", "warmup")):
         return schedule.from_config(run["schedule"])
-    if opts.schedule == "cosine":
-        return schedule.Cosine(opts.learning_rate, opts.max_epochs, warmup=opts.warmup)
-    return schedule.resolve(opts.schedule, opts.learning_rate, opts.max_epochs)
+    return schedule.resolve(opts.schedule, opts.learning_rate, opts.max_epochs, opts.warmup)
 
 
 def train_options(args, header):

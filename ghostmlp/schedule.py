@@ -22,7 +22,7 @@ class Schedule:
         return False
 
     def config(self):
-        return {"name": self.name, **{key: value for key, value in vars(self).items()}}
+        return {"name": self.name, **vars(self)}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
@@ -135,9 +135,10 @@ def from_config(config):
         raise ValueError(f"schedule {config['name']}: {error}") from None
 
 
-def resolve(schedule, lr, epochs):
+def resolve(schedule, lr, epochs, warmup=0):
     """A Schedule from a Schedule, None (constant lr) or a name (defaults from lr and
-    epochs: "step" at 1/2 and 3/4 of the epochs by 1/5, "cosine" over the epochs)."""
+    epochs: "step" at 1/2 and 3/4 of the epochs by 1/5, "cosine" over the epochs after
+    `warmup` of them)."""
     if isinstance(schedule, Schedule):
         return schedule
     if schedule is None or schedule == "constant":
@@ -145,7 +146,7 @@ def resolve(schedule, lr, epochs):
     if schedule == "step":
         return Step(lr, [math.ceil(f * epochs) for f in STEP_FRACTIONS], STEP_GAMMA)
     if schedule == "cosine":
-        return Cosine(lr, epochs)
+        return Cosine(lr, epochs, warmup=warmup)
     if schedule in ("plateau", "invscaling"):
         return SCHEDULES[schedule](lr)
     raise ValueError(f"schedule must be a ghostmlp.schedule.Schedule or one of "
