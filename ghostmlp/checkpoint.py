@@ -270,8 +270,28 @@ def _raise_on_every_rank(comm, failure, prefix=""):
             raise (ValueError if kind == "ValueError" else OSError)(prefix + message)
 
 
+def _require_file(path, comm):
+    """Raise FileNotFoundError on every rank unless every rank sees the file at `path`,
+    naming the ranks (and hosts) that do not, before any collective open could wait."""
+    missing = not os.path.isfile(path)
+    if comm is None:
+        if missing:
+            raise FileNotFoundError(f"{path}: no such checkpoint file")
+        return
+    from mpi4py import MPI
+    seen = comm.allgather(None if not missing else MPI.Get_processor_name())
+    lacking = [(rank, host) for rank, host in enumerate(seen) if host is not None]
+    if len(lacking) == len(seen):
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    if lacking:
+        where = ", ".join(f"rank {rank} (host {host})" for rank, host in lacking)
+        raise FileNotFoundError(f"{path}: no such checkpoint file on {where} of "
+                                f"{len(seen)}: the file must be visible to every rank")
+
+
 def read_header(path, comm=None):
     """The header of the checkpoint at `path` (every rank reads it); ValueError names the file."""
+    _require_file(path, comm)
     source = _MPIFile(comm, path, False) if comm is not None else _LocalFile(path, False)
     try:
         return _header(source, path)
@@ -388,8 +408,7 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=Non
     array is checked against its checksum; the arrays are read, never unpickled.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    _require_file(path, comm)
     source = _MPIFile(comm, path, False) if comm is not None else _LocalFile(path, False)
     try:
         header = _header(source, path)

@@ -4,13 +4,13 @@ import json
 import os
 import shlex
 import sys
-import time
 import traceback
 
 import numpy as np
 
 from ghostmlp import bench, data, defaults, optim, plan
 from ghostmlp.checkpoint import load, read_header
+from ghostmlp.cli_agree import Agreement, fail
 from ghostmlp.cli_data import check_features, is_root, read_dataset, saved_normaliser
 from ghostmlp.cli_train import train
 from ghostmlp.errors import TrainingDiverged
@@ -18,6 +18,7 @@ from ghostmlp.network import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from ghostmlp.schedule import SCHEDULES
 from ghostmlp.splits import split_rows
 from ghostmlp.train import evaluate_rows
+from ghostmlp.validate import check_positive
 
 
 # ------------------------------------------------------------------ arguments
@@ -52,6 +53,13 @@ def add_checkpoint_arguments(parser):
     parser.add_argument("--as-dense", action="store_true",
                         help="load a ghost checkpoint as the equivalent dense network, on any "
                              "number of ranks (ghost layouts need a rank count that divides K)")
+    add_stall_argument(parser)
+
+
+def add_stall_argument(parser):
+    parser.add_argument("--stall-timeout", type=float, default=defaults.STALL_TIMEOUT,
+                        help="end the job when a rank waits this many seconds in one "
+                             f"communication call (0: never; {defaults.STALL_TIMEOUT:g})")
 
 
 def build_parser():
@@ -110,9 +118,7 @@ def build_parser():
     train.add_argument("--checkpoint", help="write a checkpoint here at the end")
     train.add_argument("--checkpoint-every", type=int, default=0, help="and every N epochs")
     train.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    train.add_argument("--stall-timeout", type=float, default=defaults.STALL_TIMEOUT,
-                       help="end the job when a rank waits this many seconds in one "
-                            f"communication call (0: never; {defaults.STALL_TIMEOUT:g})")
+    add_stall_argument(train)
 
     evaluate = commands.add_parser("evaluate", help="loss and accuracy of a checkpoint")
     add_checkpoint_arguments(evaluate)
@@ -142,12 +148,13 @@ def build_parser():
 # ------------------------------------------------- evaluate, predict, convert
 
 def load_checkpoint(args, comm):
-    return load(args.checkpoint, comm=comm, connectivity="dense" if args.as_dense else None)
+    return load(args.checkpoint, comm=comm, connectivity="dense" if args.as_dense else None,
+                stall_timeout=args.stall_timeout)
 
 
-def evaluate(args, comm, say):
+def evaluate(args, comm, say, agreement):
     net = load_checkpoint(args, comm)
-    X, y, source = read_dataset(args, comm, net.dtype.name)
+    X, y, source = read_dataset(args, comm, net.dtype.name, agreement)
     check_features(X, net, args)
     extra = _extra(args.checkpoint, comm)
     fraction = args.test_fraction
@@ -167,7 +174,7 @@ def _extra(path, comm):
     return read_header(path, comm)["extra"]
 
 
-def predict(args, comm, say):
+def predict(args, comm, say, agreement):
     net = load_checkpoint(args, comm)
     if args.inputs is None:
         X, _ = data.load_digits(dtype=net.dtype.name)
@@ -178,12 +185,17 @@ def predict(args, comm, say):
     if normaliser is not None:
         X = normaliser.transform(X)
     result = net.predict_proba(X) if args.probabilities else net.predict(X)
-    if is_root(comm):
+
+    def write():
+        if not is_root(comm):
+            return
         if args.output.endswith(".npy"):
             np.save(args.output, result)
         else:
             np.savetxt(args.output, result, fmt="%.9g" if args.probabilities else "%d")
-        say(f"wrote {len(result)} predictions to {args.output}")
+
+    agreement.run("writing the predictions", write)
+    say(f"wrote {len(result)} predictions to {args.output}")
 
 
 def convert(args, say):
@@ -233,8 +245,6 @@ def world():
     return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
 
 
-# How long a failing rank waits for the others to fail too before it aborts the job.
-AGREE_SECONDS = 5
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -246,16 +256,17 @@ def main(argv=None):
         from threadpoolctl import threadpool_limits
         threadpool_limits(1)
     say = print if is_root(comm) else (lambda *_, **__: None)
-    # A communicator of its own for agreeing on an error (fail): its only calls are fail's,
-    # so they never meet another rank's call in a collective of the library.
-    agreement = comm.Dup() if comm is not None else None
+    agreement = Agreement(comm)
     try:
+        if hasattr(args, "stall_timeout"):
+            agreement.watch_stalls(check_positive("--stall-timeout", args.stall_timeout,
+                                                  allow_zero=True))
         if args.command == "train":
-            train(args, comm, say)
+            train(args, comm, say, agreement)
         elif args.command == "evaluate":
-            evaluate(args, comm, say)
+            evaluate(args, comm, say, agreement)
         elif args.command == "predict":
-            predict(args, comm, say)
+            predict(args, comm, say, agreement)
         elif args.command == "convert":
             convert(args, say)
         elif args.command == "bench":
@@ -265,9 +276,9 @@ def main(argv=None):
         else:
             info(comm, say)
     except (TrainingDiverged, ValueError, OSError, RuntimeError, ImportError) as error:
-        return fail(f"ghostmlp {args.command}: error: {error}", agreement)
+        return fail(f"ghostmlp {args.command}: error: {error}", agreement.comm)
     except Exception:
-        return fail(traceback.format_exc(), agreement)
+        return fail(traceback.format_exc(), agreement.comm)
     return 0
 
 
@@ -281,35 +292,3 @@ def run_bench(args, comm, say):
         if args.json:
             with open(args.json, "a") as out:
                 out.write(json.dumps(record) + "\n")
-
-
-def fail(message, comm, agree_seconds=AGREE_SECONDS):
-    """Print the error and return 1; on several ranks, agree first on who has it.
-
-    comm: a communicator that only fail uses. When every rank fails within agree_seconds
-    (a bad file read on rank 0 and broadcast, an option every rank checks), they meet in
-    a non-blocking barrier, rank 0 prints each distinct message once and every rank
-    returns 1: the job ends normally, so the launcher forwards the message before it
-    ends. Otherwise the failing rank prints its message, naming itself, waits a second for
-    the launcher to forward it, and ends the job with MPI_Abort (no rank is left waiting).
-    """
-    message = message.rstrip()
-    if comm is None:
-        print(message, file=sys.stderr, flush=True)
-        return 1
-    request, deadline = comm.Ibarrier(), time.monotonic() + agree_seconds
-    while not request.Test():
-        if time.monotonic() > deadline:
-            print(f"{message} (rank {comm.Get_rank()} of {comm.Get_size()})", file=sys.stderr,
-                  flush=True)
-            time.sleep(1)
-            comm.Abort(1)
-        time.sleep(0.01)
-    messages = comm.gather(message, root=0)
-    if comm.Get_rank() == 0:
-        for text in dict.fromkeys(messages):
-            ranks = [rank for rank, other in enumerate(messages) if other == text]
-            where = "" if len(ranks) == len(messages) else f" (ranks {ranks})"
-            print(text + where, file=sys.stderr, flush=True)
-    comm.Barrier()
-    return 1

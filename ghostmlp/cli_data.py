@@ -11,10 +11,12 @@ def is_root(comm):
     return comm is None or comm.Get_rank() == 0
 
 
-def read_dataset(args, comm, dtype):
+def read_dataset(args, comm, dtype, agreement):
     """(X, y, source) on every rank: the bundled digits, or the files, read by rank 0 only
     and broadcast -- except .npy inputs and labels, which every rank memory-maps (the
-    files must be visible to every rank), so that no rank holds the data in memory.
+    files must be visible to every rank), so that no rank holds the data in memory; a
+    rank that cannot map them fails every rank, naming itself (agreement: the command's
+    ghostmlp.cli_agree.Agreement).
 
     Labels come from --labels, from --label-column of a CSV, or from the y array of an
     .npz holding X and y (as `ghostmlp convert` writes).
@@ -25,8 +27,8 @@ def read_dataset(args, comm, dtype):
         X, y = data.load_digits(dtype=dtype)
         return X, y, "digits"
     if mapped(args):
+        X, y = agreement.run("mapping the data", lambda: map_files(args))
         data.read_on_root(lambda: check_mapped(args), comm)     # one clear error, every rank
-        X, y = map_files(args)
         return X, y, os.path.abspath(args.inputs)
     X, y = data.read_on_root(lambda: read_files(args, dtype), comm)
     if len(X) != len(y):
@@ -43,8 +45,7 @@ def mapped(args):
 
 def map_files(args):
     """(X[n, d], labels) memory-mapped read-only (inputs of more dimensions: a row a sample)."""
-    X = np.load(args.inputs, mmap_mode="r", allow_pickle=False)
-    y = np.load(args.labels, mmap_mode="r", allow_pickle=False)
+    X, y = data.map_npy(args.inputs), data.map_npy(args.labels)
     return (X.reshape(len(X), -1) if X.ndim > 2 else X), y
 
 

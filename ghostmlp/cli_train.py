@@ -29,12 +29,13 @@ RUN_DEFAULTS = {"learning_rate": None, "schedule": "constant", "warmup": 0,
                 "tol": defaults.TOL, "restore_best": False}
 
 
-def train(args, comm, say):
-    if args.resume and (not args.checkpoint or not os.path.exists(args.checkpoint)):
-        raise ValueError(f"--resume needs an existing --checkpoint, got {args.checkpoint!r}")
+def train(args, comm, say, agreement):
+    """`ghostmlp train`; agreement: the command's ghostmlp.cli_agree.Agreement, on which the
+    ranks agree on what each checks or writes alone (files, folders)."""
+    agreement.run("the files", lambda: check_paths(args, is_root(comm)))
     header = read_header(args.checkpoint, comm) if args.resume else None
     opts = train_options(args, header)
-    X, y, source = read_dataset(args, comm, opts.dtype)
+    X, y, source = read_dataset(args, comm, opts.dtype, agreement)
     train_rows, test_rows = split_rows(len(y), opts.test_fraction, opts.seed, "--test-fraction")
     if args.resume:
         net = load(args.checkpoint, comm=comm, master=args.master, grid=args.grid,
@@ -85,8 +86,8 @@ def train(args, comm, say):
         scores = evaluate_rows(net, X, y, test_rows, transform)
         say(f"held-out accuracy {scores['accuracy']:.4f} on {len(test_rows)} samples "
             f"(loss {scores['loss']:.4f})")
-    if is_root(comm):
-        write_history(rows, args.history, args.plot)
+    agreement.run("writing the history", lambda: is_root(comm) and write_history(
+        rows, args.history, args.plot))
     return net
 
 
@@ -152,12 +153,19 @@ def check_options(args, opts):
             raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1), got "
                              f"{getattr(opts, name)}")
     check_positive("learning_rate", opts.learning_rate)
-    check_positive("--stall-timeout", opts.stall_timeout, allow_zero=True)
     if opts.optimizer != "sgd" and opts.momentum:
         raise ValueError(f"--momentum applies to --optimizer sgd, not {opts.optimizer}")
     if args.checkpoint_every and not args.checkpoint:
         raise ValueError("--checkpoint-every needs --checkpoint")
-    for option in ("checkpoint", "history", "plot"):
+
+
+def check_paths(args, root):
+    """Refuse, naming the option, a --resume without its checkpoint and an output file in a
+    folder that is missing or not writable, as this rank sees them: the checkpoint (every
+    rank reads and writes it), and on rank 0 (root) the history and the plot it writes."""
+    if args.resume and (not args.checkpoint or not os.path.exists(args.checkpoint)):
+        raise ValueError(f"--resume needs an existing --checkpoint, got {args.checkpoint!r}")
+    for option in ("checkpoint", "history", "plot")[:3 if root else 1]:
         path = getattr(args, option)
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if path and not os.path.isdir(folder):

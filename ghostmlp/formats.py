@@ -228,6 +228,16 @@ def load_array(path, key=None):
     raise ValueError(f"{path}: {which}; key must be one of {names}")
 
 
+def map_npy(path):
+    """The array of an .npy file, memory-mapped read-only; a damaged or truncated file is a
+    ValueError naming it, a missing or unreadable one numpy's OSError (which names it)."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, *_DAMAGED_NUMPY) as e:
+        raise ValueError(f"{path}: not a readable .npy file without pickled objects "
+                         f"({e})") from None
+
+
 def _is_idx(head):
     return len(head) >= 4 and head[:2] == b"\0\0" and head[2] in IDX_TYPES and head[3] > 0
 

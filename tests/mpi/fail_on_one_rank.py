@@ -1,7 +1,7 @@
 """Rank 1 fails while the others wait in a barrier, for tests/test_cli.py."""
 from mpi4py import MPI
 
-from ghostmlp.cli import fail
+from ghostmlp.cli_agree import fail
 
 comm = MPI.COMM_WORLD
 agreement = comm.Dup()
