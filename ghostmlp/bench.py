@@ -8,7 +8,7 @@ import resource
 import numpy as np
 
 import ghostmlp
-from ghostmlp.validate import parse_grid
+from ghostmlp.validate import check_count, check_positive, parse_grid
 
 MODELS = {  # neurons per layer, input first (the paper's Table I)
     "S": [3, 64, 128, 256, 64],
@@ -177,6 +177,16 @@ def add_arguments(parser):
     parser.add_argument("--json", help="append one JSON line of results to this file (rank 0)")
 
 
+def check_arguments(args):
+    """Raise a ValueError naming the first option of add_arguments out of its range."""
+    check_positive("--scale", args.scale)
+    if args.blocks is not None:
+        check_count("--blocks", args.blocks)
+    for option in ("batch", "iterations", "threads"):
+        check_count(f"--{option}", getattr(args, option))
+    check_count("--warmup", args.warmup, allow_zero=True)
+
+
 def grid_option(text):
     """argparse's reading of --grid DxM (see ghostmlp.validate.parse_grid)."""
     try:
@@ -189,6 +199,7 @@ def time_training(args, comm, command):
     """Time `iterations` training steps after `warmup` on the ranks of `comm` (an mpi4py
     communicator); returns the JSON-serialisable record on rank 0, None elsewhere."""
     from mpi4py import MPI
+    check_arguments(args)
     sizes = scaled_sizes(args.model, args.scale)
     net = build_network(sizes, args.dtype, comm=comm, connectivity=args.connectivity,
                         blocks=args.blocks, master=args.master,

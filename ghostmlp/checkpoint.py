@@ -200,7 +200,12 @@ def _save(net, path, extra):
     data_start = _data_start(length)
     checksums = dict.fromkeys(entries, 0)
     temporary = path + ".tmp"
-    out = _MPIFile(comm, temporary, True) if comm is not None else _LocalFile(temporary, True)
+    prefix = f"{path}: checkpoint not saved (any previous checkpoint there is unchanged): "
+    files = []
+    _raise_on_every_rank(comm, _attempt(lambda: files.append(
+        _MPIFile(comm, temporary, True) if comm is not None else _LocalFile(temporary, True))),
+        prefix)
+    out = files[0]
     rank = comm.Get_rank() if comm is not None else 0
 
     def write_own_rows():
@@ -235,8 +240,7 @@ def _save(net, path, extra):
     failures = [failure] if comm is None else comm.allgather(failure)
     if any(failures) and rank == 0 and os.path.exists(temporary):
         os.remove(temporary)        # the old checkpoint, if any, was never touched
-    _raise_on_every_rank(comm, failures, f"{path}: checkpoint not saved (any previous "
-                                         "checkpoint there is unchanged): ")
+    _raise_on_every_rank(comm, failures, prefix)
 
 
 def _publish(temporary, path):
@@ -251,11 +255,15 @@ def _publish(temporary, path):
 
 def _attempt(action):
     """None when action() succeeds, else (error type name, message) of its OSError or
-    ValueError, or of an MPI-IO error (mpi4py's MPI.Exception, a RuntimeError: as OSError)."""
+    ValueError, or of an MPI-IO error (mpi4py's MPI.Exception, a RuntimeError: as OSError,
+    its message the cause that ends MPICH's error stack)."""
     try:
         action()
-    except (OSError, ValueError, RuntimeError) as error:
+    except (OSError, ValueError) as error:
         return type(error).__name__, str(error)
+    except RuntimeError as error:
+        cause = (str(error).strip().splitlines() or [""])[-1].split(": ", 1)[-1]
+        return type(error).__name__, f"MPI-IO: {' '.join(cause.split())}"
     return None
 
 

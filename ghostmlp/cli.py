@@ -18,7 +18,7 @@ from ghostmlp.network import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from ghostmlp.schedule import SCHEDULES
 from ghostmlp.splits import split_rows
 from ghostmlp.train import evaluate_rows
-from ghostmlp.validate import check_positive
+from ghostmlp.validate import check_count, check_fraction, check_positive
 
 
 # ------------------------------------------------------------------ arguments
@@ -153,6 +153,8 @@ def load_checkpoint(args, comm):
 
 
 def evaluate(args, comm, say, agreement):
+    if args.test_fraction is not None:
+        check_fraction("--test-fraction", args.test_fraction)
     net = load_checkpoint(args, comm)
     X, y, source = read_dataset(args, comm, net.dtype.name, agreement)
     check_features(X, net, args)
@@ -199,6 +201,8 @@ def predict(args, comm, say, agreement):
 
 
 def convert(args, say):
+    for size in args.size:
+        check_count("--size", size)
     if os.path.isdir(args.source):
         X, y, classes = data.convert_images(args.source, size=tuple(args.size), out=args.output)
         say(f"{len(X)} images of {len(classes)} classes ({', '.join(map(str, classes))}) "

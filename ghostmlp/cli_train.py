@@ -10,7 +10,7 @@ from ghostmlp.cli_data import check_features, is_root, read_dataset, saved_norma
 from ghostmlp.network import Network
 from ghostmlp.splits import split_rows
 from ghostmlp.train import Patience, Trainer, evaluate_rows
-from ghostmlp.validate import check_count, check_positive
+from ghostmlp.validate import check_count, check_fraction, check_positive
 
 # train's defaults (ghostmlp.defaults, shared with the Network and the estimators). With
 # --resume, the network's come from the checkpoint's "network" and the run's from its
@@ -140,19 +140,29 @@ def train_options(args, header):
 
 
 def check_options(args, opts):
-    """Refuse settings that would be ignored or fail late, naming the option."""
+    """Refuse, naming the option and its value, settings out of range, ignored or bound to
+    fail late."""
+    for size in opts.hidden:
+        check_count("--hidden", size)
     check_count("--max-epochs", opts.max_epochs)
     if opts.batch_size != "auto":
         check_count("--batch-size", opts.batch_size)
     check_count("--n-iter-no-change", opts.n_iter_no_change, allow_zero=True)
     check_positive("--tol", opts.tol, allow_zero=True)
+    check_count("--warmup", opts.warmup, allow_zero=True)
     if opts.warmup and opts.schedule != "cosine":
         raise ValueError(f"--warmup applies to --schedule cosine, not {opts.schedule}")
-    for name in ("test_fraction", "validation_fraction"):
-        if not 0 <= getattr(opts, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must lie in [0, 1), got "
-                             f"{getattr(opts, name)}")
-    check_positive("learning_rate", opts.learning_rate)
+    if opts.warmup >= opts.max_epochs:
+        raise ValueError(f"--warmup {opts.warmup} must be below --max-epochs {opts.max_epochs}")
+    check_fraction("--test-fraction", opts.test_fraction)
+    check_fraction("--validation-fraction", opts.validation_fraction)
+    check_positive("--learning-rate", opts.learning_rate)
+    check_positive("--momentum", opts.momentum, allow_zero=True, upper=1)
+    check_positive("--weight-decay", opts.weight_decay, allow_zero=True)
+    if opts.blocks is not None:
+        check_count("--blocks", opts.blocks)
+    check_count("--seed", opts.seed, allow_zero=True)
+    check_count("--checkpoint-every", args.checkpoint_every, allow_zero=True)
     if opts.optimizer != "sgd" and opts.momentum:
         raise ValueError(f"--momentum applies to --optimizer sgd, not {opts.optimizer}")
     if args.checkpoint_every and not args.checkpoint:
@@ -165,7 +175,7 @@ def check_paths(args, root):
     rank reads and writes it), and on rank 0 (root) the history and the plot it writes."""
     if args.resume and (not args.checkpoint or not os.path.exists(args.checkpoint)):
         raise ValueError(f"--resume needs an existing --checkpoint, got {args.checkpoint!r}")
-    for option in ("checkpoint", "history", "plot")[:3 if root else 1]:
+    for option in ("checkpoint", "history", "plot") if root else ("checkpoint",):
         path = getattr(args, option)
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if path and not os.path.isdir(folder):

@@ -9,8 +9,8 @@ from ghostmlp.params import DTYPES
 from ghostmlp.schedule import Schedule, resolve as resolve_schedule
 from ghostmlp.partition import check_layout, connectivity_mask, edge_count, slice_sizes
 from ghostmlp.validate import (
-    check_count, check_grid, check_inputs, check_layer, check_network, check_output, check_positive,
-    check_sample_weight, check_targets, check_weight_pairs)
+    check_count, check_flag, check_grid, check_inputs, check_layer, check_network, check_output,
+    check_positive, check_sample_weight, check_targets, check_weight_pairs)
 
 ACTIVATIONS = {
     "sigmoid": _kernels.SIGMOID,
@@ -72,8 +72,8 @@ class Network:
                  weight_decay=None, optimizer=None, comm=None, connectivity="dense",
                  blocks=None, ghost_gradients="exact", master=False, grid=None,
                  bucket_bytes=BUCKET_BYTES, stall_timeout=defaults.STALL_TIMEOUT):
-        check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, DTYPES,
-                      tuple(LOSSES))
+        check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, master,
+                      DTYPES, tuple(LOSSES))
         size = comm.Get_size() if comm is not None else 1
         self.grid = check_grid(grid, size)
         self.bucket_bytes = check_count("bucket_bytes", bucket_bytes)
@@ -161,6 +161,7 @@ class Network:
         connectivity, blocks and master, from `machine` (a machine file's path, or the one
         $GHOSTMLP_MACHINE names; `ghostmlp plan --calibrate` writes one). Collective.
         """
+        batch_size = check_count("batch_size", batch_size)
         kinds = [k for k, _, _ in self.layers]
         if len(kinds) < 2 or kinds[-1] != "output":
             raise ValueError("initialize: the network needs an 'input' and an 'output' layer")
@@ -168,7 +169,7 @@ class Network:
             name for name in OUTPUT_ACTIVATIONS
             if ACTIVATIONS[name] in _kernels.LOSS_OUTPUTS[LOSSES[self.loss]]))
         if self.grid == "auto":
-            self._choose_grid(check_count("batch_size", batch_size), machine)
+            self._choose_grid(batch_size, machine)
         check_layout(self.sizes, self.workers, self.connectivity, self.blocks)
         if self.parallel and self._exchange is None:
             from mpi4py import MPI
@@ -323,6 +324,7 @@ class Network:
         schedule = resolve_schedule(schedule, self._rate(learning_rate),
                                     self.epochs_trained + check_count("max_epochs", max_epochs))
         trainer = train.Trainer(self, batch_size, schedule, shuffle)
+        restore_best = check_flag("restore_best", restore_best)
         patience = (train.Patience(n_iter_no_change, tol) if n_iter_no_change is not None
                     else None)
         try:

@@ -6,7 +6,7 @@ nogil pass of the extension (``_optim.pxd``), one pass over a weight matrix and 
 Weight decay applies to weights only: biases are never decayed.
 """
 from ghostmlp import defaults
-from ghostmlp.validate import check_positive
+from ghostmlp.validate import check_flag, check_positive
 
 SGD_CODE, ADAM_CODE, ADAMW_CODE = 0, 1, 2      # as _optim.pxd numbers them
 DEFAULT_LEARNING_RATE = 0.1     # of the SGD that learning_rate= and friends stand for
@@ -50,8 +50,7 @@ class SGD(Optimizer):
         self.lr = check_positive("lr", lr)
         self.momentum = check_positive("momentum", momentum, allow_zero=True, upper=1)
         self.weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
-        if not isinstance(nesterov, bool):
-            raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
+        nesterov = check_flag("nesterov", nesterov)
         if nesterov and not self.momentum:
             raise ValueError("nesterov=True needs a momentum > 0")
         self.nesterov = nesterov

@@ -12,6 +12,7 @@ from ghostmlp.layout import Layout
 from ghostmlp.machine import MACHINE_VARIABLE, Machine, MissingParameters, load_machine
 from ghostmlp.params import DTYPES
 from ghostmlp.partition import check_layout, edge_count, gradient_buckets, slice_sizes
+from ghostmlp.validate import check_count, check_positive
 
 SECONDS = ("gemm", "elementwise", "optimizer", "halo", "halo_exposed", "gather",
            "reduce_scatter", "allreduce", "allreduce_exposed")
@@ -348,9 +349,23 @@ def add_arguments(parser):
     parser.add_argument("--output", default="machine.json", help="with --calibrate (machine.json)")
 
 
+def check_arguments(args):
+    """Raise a ValueError naming the first option of add_arguments out of its range."""
+    for size in args.sizes or ():
+        check_count("--sizes", size)
+    check_count("--batch", args.batch)
+    for option in ("ranks", "blocks"):
+        if getattr(args, option) is not None:
+            check_count(f"--{option}", getattr(args, option))
+    check_positive("--momentum", args.momentum, allow_zero=True, upper=1)
+    if args.memory is not None:
+        check_positive("--memory", args.memory)
+
+
 def run(args, comm, say):
     """`ghostmlp plan`: --calibrate writes a machine file; with --sizes or --model, every
     layout's predicted step and the recommendation. comm: None when serial."""
+    check_arguments(args)
     machine = None
     if args.calibrate:
         from ghostmlp import calibrate

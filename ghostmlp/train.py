@@ -9,7 +9,7 @@ from ghostmlp import defaults
 from ghostmlp.errors import TrainingDiverged
 from ghostmlp.schedule import Constant
 from ghostmlp.validate import (
-    check_count, check_inputs, check_positive, check_sample_weight, check_targets)
+    check_count, check_flag, check_inputs, check_positive, check_sample_weight, check_targets)
 
 # SeedSequence spawn keys: (SHUFFLE_STREAM, epoch) orders one epoch and (VALIDATION_STREAM,)
 # draws the validation rows, whatever the rank count or grid.
@@ -72,7 +72,8 @@ class Trainer:
 
     def __init__(self, net, batch_size=defaults.BATCH_SIZE, schedule=None, shuffle=True,
                  transform=None):
-        self.net, self.shuffle, self.transform = net, bool(shuffle), transform
+        self.net, self.transform = net, transform
+        self.shuffle = check_flag("shuffle", shuffle)
         if batch_size != "auto":
             check_count("batch_size", batch_size)
         self.batch_size = batch_size

@@ -53,6 +53,21 @@ def check_positive(name, value, allow_zero=False, upper=math.inf):
     return float(value)
 
 
+def check_flag(name, value):
+    """bool(value), when it is True or False (numpy's included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_fraction(name, value):
+    """float(value), when it is a number in [0, 1) (a share held out)."""
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+            or not 0 <= value < 1):
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return float(value)
+
+
 def check_layer(kind, size, activation, kinds, allowed, default):
     """The activation of a layer to add after layers of `kinds` (allowed: its kind's
     choices; default: the activation when None is given)."""
@@ -133,7 +148,8 @@ def check_output(loss, activation, allowed):
                          f"got {activation!r}")
 
 
-def check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, dtypes, losses):
+def check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, master, dtypes,
+                  losses):
     """Raise a ValueError naming the first of Network's arguments that is not valid."""
     if not is_integer(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -151,6 +167,7 @@ def check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients
         raise ValueError(f"blocks must be a positive integer, got {blocks!r}")
     if blocks is not None and connectivity == "dense":
         raise ValueError("blocks applies to connectivity='ghost' only")
+    check_flag("master", master)
 
 
 def check_weight_pairs(weights, sizes):

@@ -91,7 +91,7 @@ def test_info_and_bench(capsys):
 
 def test_errors_name_the_parameter_or_file(capsys, tmp_path):
     assert main(["train", "--learning-rate", "-1"]) == 1
-    assert "learning_rate" in capsys.readouterr().err
+    assert "--learning-rate must be a finite number > 0, got -1.0" in capsys.readouterr().err
     assert main(["train", "--inputs", str(tmp_path / "missing.txt"), "--labels", "x"]) == 1
     assert "missing.txt" in capsys.readouterr().err
     assert main(["train", "--resume"]) == 1
