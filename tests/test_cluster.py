@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import ghostmlp
+from ghostmlp.cli import main
 from ghostmlp.watchdog import STALL_EXIT
 from cluster import environment, ghostmlp_command, make_cluster, mpiexec
 
@@ -141,3 +142,32 @@ def test_a_lost_host_or_rank_ends_the_job(tmp_path, request, failure):
         assert re.search(STALL_MESSAGE, err), err[-2000:]
     net = ghostmlp.load(saved)
     assert net.epochs_trained >= 5 and net.epochs_trained % 5 == 0
+
+
+@pytest.mark.parametrize("case", ["npy data", "checkpoint"])
+def test_a_file_on_one_host_only_fails_every_rank_once(tmp_path, request, case):
+    """.npy data that every rank memory-maps, or a checkpoint that every rank reads, only
+    in h0's node-local folder: every rank raises the same error naming rank 1, host h1 and
+    the file; rank 0 prints it once and the job exits 1 within seconds, without an abort."""
+    cluster = make_cluster(tmp_path, request, 2, local=True)
+    node, local = cluster.root / "nodes" / "h0", cluster.local_folder
+    if case == "npy data":
+        X = np.random.default_rng(0).normal(size=(40, 6))
+        np.save(node / "X.npy", X)
+        np.save(node / "y.npy", np.argmax(X[:, :3], axis=1))
+        args = ["train", "--inputs", local / "X.npy", "--labels", local / "y.npy", *TRAIN]
+        message = (rf"ghostmlp train: error: rank 1 of 2 \(host h1\): \[Errno 2\] No such file "
+                   rf"or directory: '{local}/X.npy'")
+    else:
+        assert main(["train", "--epochs", "1", "--hidden", "8",
+                                  "--checkpoint", str(node / "net.gmlp")]) == 0
+        args = ["evaluate", "--checkpoint", local / "net.gmlp"]
+        message = (rf"ghostmlp evaluate: error: {local}/net.gmlp: no such checkpoint file on "
+                   r"rank 1 \(host h1\) of 2: the file must be visible to every rank")
+    # `python -m ghostmlp`, as `ghostmlp` runs: `python -m mpi4py` aborts on any exit but 0
+    code, out, err, seconds = cluster.run(
+        cluster.mpiexec(mpiexec(), 2, [sys.executable, "-m", "ghostmlp", *map(str, args)]),
+        timeout=LIMIT_SECONDS, cwd=cluster.shared, env=environment())
+    assert code == 1, out[-2000:] + err[-2000:]
+    assert len(re.findall(message, err)) == 1, err[-2000:]
+    assert "Abort" not in out + err and seconds < 30, (seconds, err[-2000:])
