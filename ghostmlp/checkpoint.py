@@ -235,9 +235,11 @@ def _save(net, path, extra):
         failure = _attempt(write_header)
     closing = _attempt(out.sync_close)      # always closed; a full disk may show only here
     failure = failure or closing
-    if rank == 0 and failure is None:
-        failure = _attempt(lambda: _publish(temporary, path))
+    # Every rank's rows must be on disk before rank 0 renames the file over the old one.
     failures = [failure] if comm is None else comm.allgather(failure)
+    if not any(failures):
+        published = _attempt(lambda: _publish(temporary, path)) if rank == 0 else None
+        failures = [published] if comm is None else [comm.bcast(published, root=0)]
     if any(failures) and rank == 0 and os.path.exists(temporary):
         os.remove(temporary)        # the old checkpoint, if any, was never touched
     _raise_on_every_rank(comm, failures, prefix)

@@ -274,9 +274,9 @@ def main(argv=None):
         elif args.command == "convert":
             convert(args, say)
         elif args.command == "bench":
-            run_bench(args, comm, say)
+            run_bench(args, comm, say, agreement)
         elif args.command == "plan":
-            plan.run(args, comm, say)
+            plan.run(args, comm, say, agreement.run)
         else:
             info(comm, say)
     except (TrainingDiverged, ValueError, OSError, RuntimeError, ImportError) as error:
@@ -286,13 +286,17 @@ def main(argv=None):
     return 0
 
 
-def run_bench(args, comm, say):
+def run_bench(args, comm, say, agreement):
     from mpi4py import MPI
     size = comm.Get_size() if comm is not None else 1
     command = (f"mpiexec -n {size} " if size > 1 else "") + "ghostmlp " + shlex.join(sys.argv[1:])
     record = bench.time_training(args, comm if comm is not None else MPI.COMM_WORLD, command)
-    if record is not None:
-        say(bench.describe(record))
-        if args.json:
+
+    def write():
+        if record is not None and args.json:         # rank 0's record
             with open(args.json, "a") as out:
                 out.write(json.dumps(record) + "\n")
+
+    agreement.run("writing the results", write)
+    if record is not None:
+        say(bench.describe(record))

@@ -86,8 +86,12 @@ def train(args, comm, say, agreement):
         scores = evaluate_rows(net, X, y, test_rows, transform)
         say(f"held-out accuracy {scores['accuracy']:.4f} on {len(test_rows)} samples "
             f"(loss {scores['loss']:.4f})")
-    agreement.run("writing the history", lambda: is_root(comm) and write_history(
-        rows, args.history, args.plot))
+
+    def write():
+        if is_root(comm):
+            write_history(rows, args.history, args.plot)
+
+    agreement.run("writing the history", write)
     return net
 
 

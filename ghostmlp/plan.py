@@ -362,9 +362,11 @@ def check_arguments(args):
         check_positive("--memory", args.memory)
 
 
-def run(args, comm, say):
+def run(args, comm, say, agreed=lambda what, step: step()):
     """`ghostmlp plan`: --calibrate writes a machine file; with --sizes or --model, every
-    layout's predicted step and the recommendation. comm: None when serial."""
+    layout's predicted step and the recommendation. comm: None when serial; agreed(what,
+    step): step() with its failure on one rank raised on every rank (the command's
+    ghostmlp.cli_agree.Agreement.run)."""
     check_arguments(args)
     machine = None
     if args.calibrate:
@@ -373,8 +375,12 @@ def run(args, comm, say):
         command = ((f"mpiexec -n {size} " if size > 1 else "")
                    + shlex.join(["ghostmlp", *sys.argv[1:]]))
         data = calibrate.calibrate(comm, quick=args.quick, command=command, log=say)
-        if comm is None or comm.Get_rank() == 0:
-            calibrate.write(data, args.output)
+
+        def write():
+            if comm is None or comm.Get_rank() == 0:
+                calibrate.write(data, args.output)
+
+        agreed("writing the machine file", write)
         say(f"wrote {args.output}")
         machine = Machine(data, args.output)
         if args.sizes is None and args.model is None:
