@@ -4,6 +4,7 @@ import os
 import numpy as np
 
 from ghostmlp import data
+from ghostmlp.formats import map_npy
 
 
 def is_root(comm):
@@ -45,7 +46,7 @@ def mapped(args):
 
 def map_files(args):
     """(X[n, d], labels) memory-mapped read-only (inputs of more dimensions: a row a sample)."""
-    X, y = data.map_npy(args.inputs), data.map_npy(args.labels)
+    X, y = map_npy(args.inputs), map_npy(args.labels)
     return (X.reshape(len(X), -1) if X.ndim > 2 else X), y
 
 
