@@ -160,6 +160,9 @@ def test_stall_timeout_reaches_the_loaded_network(tmp_path, monkeypatch, capsys,
     output = ["--output", str(tmp_path / "out.txt")] if command == "predict" else []
     assert main([command, "--checkpoint", str(path), "--stall-timeout", "7.5", *output]) == 0
     assert seen == [7.5]
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "--stall-timeout STALL_TIMEOUT" in capsys.readouterr().out
     assert main([command, "--checkpoint", str(path), "--stall-timeout", "-1", *output]) == 1
     assert (f"ghostmlp {command}: error: --stall-timeout must be a finite number >= 0, "
             "got -1.0") in capsys.readouterr().err
