@@ -17,15 +17,17 @@ class RanksFailed(RuntimeError):
 class Agreement:
     """The command's ranks agreeing on errors, on a communicator of their own.
 
-    comm: the command's communicator, or None (serial: run() only calls the step). The
-    agreement works on comm.Dup(), whose only calls are its own and fail's, so that they
-    never meet a call of the library in a collective. Its waits are watched once
+    comm: the command's communicator, or None (serial: run() only calls the step). run()
+    gathers on a duplicate of comm of its own, and `comm` is another, for fail() alone: so
+    a rank failing outside any agreement (fail's barrier) never meets a rank inside one,
+    nor either a call of the library, in a collective. Its waits are watched once
     watch_stalls(timeout) is called: when a rank waits that long for the others (one of
     them stopped or gone), the stall watchdog (ghostmlp.watchdog) names it and ends the job.
     """
 
     def __init__(self, comm):
-        self.comm = comm.Dup() if comm is not None else None
+        self.comm = comm.Dup() if comm is not None else None        # fail()'s
+        self._steps = comm.Dup() if comm is not None else None      # run()'s
         self.watch, self.watchdog = Watch(), None
 
     def watch_stalls(self, stall_timeout):
@@ -61,7 +63,7 @@ class Agreement:
         w = self.watch
         w.op, w.layer, w.calls = op, -1, w.calls + 1
         try:
-            gathered = self.comm.allgather((failure, MPI.Get_processor_name()))
+            gathered = self._steps.allgather((failure, MPI.Get_processor_name()))
         finally:
             w.calls += 1
         return [(message, host) if message is not None else None for message, host in gathered]
@@ -89,7 +91,7 @@ def describe(failures):
 def fail(message, comm, agree_seconds=AGREE_SECONDS):
     """Print the error and return 1; on several ranks, agree first on who has it.
 
-    comm: a communicator that only the agreement uses (Agreement.comm). When every rank
+    comm: a communicator that only fail uses (Agreement.comm). When every rank
     fails within agree_seconds (a bad file read on rank 0 and broadcast, an option every
     rank checks, a rank-local step agreed on by Agreement.run), they meet in a non-blocking
     barrier, rank 0 prints each distinct message once and every rank returns 1: the job
