@@ -213,11 +213,11 @@ def info(comm, say):
     say(f"build: {_kernels.BUILD_INFO}")
     say(f"MPI: {(facts['mpi'] or 'not available').splitlines()[0]}; ranks: "
         f"{comm.Get_size() if comm is not None else 1}")
+    say(f"BLAS the kernels call: {bench.blas_label(facts)} (GHOSTMLP_BLAS="
+        f"{os.environ.get('GHOSTMLP_BLAS', 'auto')})")
     for blas in facts["blas"]:
-        say(f"BLAS: {blas['library']} {blas['version']} ({blas['architecture']}), "
+        say(f"BLAS loaded: {blas['library']} {blas['version']} ({blas['architecture']}), "
             f"{blas['threads']} thread(s), {blas['file']}")
-    if not facts["blas"]:
-        say("BLAS: (install threadpoolctl to see the BLAS libraries and threads)")
     say(f"machine: {facts['cpu']}, {facts['cores']} cores, {facts['memory_gib']} GiB; "
         f"python {facts['python']}, numpy {facts['numpy']}, scipy {facts['scipy']}")
 
