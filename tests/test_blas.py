@@ -191,3 +191,32 @@ def test_the_kernel_suite_passes_on_every_provider(setting, tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+@pytest.fixture
+def restore_threads():
+    from threadpoolctl import ThreadpoolController
+    controller = ThreadpoolController()
+    saved = controller.info()
+    yield
+    for pool in saved:
+        controller.select(filepath=pool["filepath"]).limit(limits=pool["num_threads"])
+
+
+@pytest.mark.parametrize("threads, comm, want", [(1, None, 1), (2, None, 2), (None, "comm", 1)])
+def test_the_command_lines_threads_reach_the_kernels_blas(provider, restore_threads, monkeypatch,
+                                                          threads, comm, want):
+    from argparse import Namespace
+    from ghostmlp import cli
+    for name in cli.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    cli.limit_threads(Namespace(threads=threads), comm)
+    assert provider.describe()["threads"] == want
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "two"])
+def test_threads_must_be_a_positive_integer(text, capsys):
+    from ghostmlp import cli
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "--threads", text])
+    assert f"argument --threads: must be a positive integer, got {text!r}" in capsys.readouterr().err
