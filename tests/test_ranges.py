@@ -219,3 +219,15 @@ def test_command_options_out_of_range(argv, message, capsys, tmp_path, monkeypat
     out, err = capsys.readouterr()
     assert f"ghostmlp {argv[0]}: error: {message}" in err, err
     assert "epoch 1" not in out
+
+
+@pytest.mark.parametrize("argv", [["train", "--threads", "0"],
+                                  ["evaluate", "--checkpoint", "net.gmlp", "--threads", "-1"],
+                                  ["predict", "--checkpoint", "net.gmlp", "--output", "o.txt",
+                                   "--threads", "0"]], ids=lambda argv: argv[0])
+def test_threads_out_of_range_is_a_usage_error(argv, capsys):
+    """--threads is read by argparse (it applies before any command runs): exit status 2."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert f"--threads: must be a positive integer, got '{argv[-1]}'" in capsys.readouterr().err
