@@ -15,22 +15,7 @@ from ghostmlp import _kernels, blas
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def installed_settings():
-    """Every provider this environment has: the named ones that resolve, and numpy's and
-    scipy's libraries given as paths (the path route: symbol probing, integer width)."""
-    settings = []
-    for setting in ("numpy", "scipy", *blas.WHEELS):
-        try:
-            provider = blas.resolve(setting)
-        except ValueError:
-            continue
-        settings.append(setting)
-        if setting in ("numpy", "scipy") and provider.path:
-            settings.append(provider.path)
-    return settings
-
-
-SETTINGS = installed_settings()
+SETTINGS = blas.available()
 
 
 @pytest.fixture(params=SETTINGS, ids=[os.path.basename(s) for s in SETTINGS])
