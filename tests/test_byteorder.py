@@ -103,7 +103,7 @@ def test_a_network_dtype_of_either_byte_order_names_a_native_precision(dtype):
 @pytest.mark.parametrize("dtype", ["float32", ">f8"])
 def test_big_endian_npy_and_npz_files_load_as_native_values(tmp_path, stored, dtype):
     X, y = data()
-    values = (X * 100).astype(stored)
+    values = (np.abs(X) * 100).astype(stored)
     np.save(tmp_path / "X.npy", values)
     np.savez(tmp_path / "Xy.npz", X=values, y=y.astype(">i8"))
     expected = values.astype(np.dtype(dtype).newbyteorder("="))
