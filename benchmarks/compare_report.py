@@ -1,6 +1,6 @@
 """The comparison's Markdown report: the machine, its limits, step times and ratios, the targets."""
 from benchmarks.compare_measure import BLOCK_SECONDS, ITERATION, LIMIT_REPEATS
-from ghostmlp.bench import LEARNING_RATE
+from ghostmlp.bench import LEARNING_RATE, blas_label
 
 
 def _ms(seconds):
@@ -28,8 +28,9 @@ def report(records, gemm, limits, facts, torch_config, torch_missing, scale, dty
     out(f"- CPU: {facts['cpu']} (SIMD flags: {facts['cpu_simd']}); cores: {facts['cores']}; "
         f"caches (cpu0): {facts['caches_cpu0']}; memory: {facts['memory_gib']} GiB; load "
         f"average at start: {', '.join(map(str, facts['load_average']))}")
+    out(f"- BLAS the kernels call: {blas_label(facts)}")
     for lib in facts["blas"]:
-        out(f"- BLAS: {lib['library']} {lib['version']}, core type {lib['architecture']}, "
+        out(f"- BLAS loaded: {lib['library']} {lib['version']}, core type {lib['architecture']}, "
             f"{lib['threads']} thread(s) ({lib['threading_layer']}), {lib['file']}")
     out(f"- Python {facts['python']}, numpy {facts['numpy']}, scipy {facts['scipy']}, ghostmlp "
         f"{facts['ghostmlp']}; OPENBLAS_CORETYPE = {facts['OPENBLAS_CORETYPE']}, "

@@ -2,7 +2,7 @@
 from benchmarks.kernels_fused import takes_fused_path
 from benchmarks.kernels_step import HEADER, NO_FUSED_WEIGHT_DECAY, S_GROUP, S_WARMUP
 from ghostmlp import _kernels
-from ghostmlp.bench import MODELS
+from ghostmlp.bench import MODELS, blas_label
 
 TARGETS = [  # (model, batch, metric, comparison, bound, description)
     ("M", 256, "efficiency", ">=", 0.95, "M batch 256: efficiency >= 95 %"),
@@ -35,11 +35,12 @@ def print_report(facts, command, limits, sgemm, cases, fused_rows, quick):
       f"{facts['cores']}; caches (cpu0): {facts['caches_cpu0']}; memory: "
       f"{facts['memory_gib']} GiB; load average at start: "
       f"{', '.join(map(str, facts['load_average']))}")
+    p(f"- BLAS the kernels and the sgemm reference call: {blas_label(facts)}")
     for lib in facts["blas"]:
-        p(f"- BLAS: {lib['library']} {lib['version']}, core type {lib['architecture']}, "
+        p(f"- BLAS loaded: {lib['library']} {lib['version']}, core type {lib['architecture']}, "
           f"{lib['threads']} thread(s) ({lib['threading_layer']}), {lib['file']}")
     p(f"- Python {facts['python']}, numpy {facts['numpy']}, scipy {facts['scipy']} "
-      f"(the kernels and the sgemm reference use scipy's BLAS), ghostmlp {facts['ghostmlp']}, "
+      f"ghostmlp {facts['ghostmlp']}, "
       f"FUSED_ROW_MIN_BYTES = {facts['FUSED_ROW_MIN_BYTES']}")
     p(f"- OPENBLAS_CORETYPE = {facts['OPENBLAS_CORETYPE']}, "
       f"OPENBLAS_L2_SIZE = {facts['OPENBLAS_L2_SIZE']}\n")

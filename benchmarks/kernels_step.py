@@ -4,9 +4,9 @@ import statistics
 import time
 
 import numpy as np
-from scipy.linalg import blas
 
 from benchmarks import machine
+from ghostmlp import _kernels
 from ghostmlp.bench import LEARNING_RATE, MODELS, build_network, synthetic_data
 
 FULL_CASES = [("S", 1), ("S", 32), ("M", 1), ("M", 64), ("M", 256)]
@@ -41,13 +41,11 @@ def measure_step_gemms(sizes, batch, repeats):
         out = np.zeros((batch, n_out), dtype=np.float32, order="F")
         delta = np.asfortranarray(rng.uniform(-1e-3, 1e-3, (batch, n_out)).astype(np.float32))
         delta_prev = np.zeros((batch, n_in), dtype=np.float32, order="F")
-        calls.append(lambda h=h, w=w, out=out: blas.sgemm(1.0, h, w, 0.0, out, trans_b=1,
-                                                          overwrite_c=1))
+        calls.append(lambda h=h, w=w, out=out: _kernels.gemm(1.0, h, w, 0.0, out, trans_b=True))
         if layer > 0:
-            calls.append(lambda d=delta, w=w, dp=delta_prev: blas.sgemm(1.0, d, w, 0.0, dp,
-                                                                        overwrite_c=1))
-        calls.append(lambda d=delta, h=h, w=w: blas.sgemm(-LEARNING_RATE, d, h, 1.0, w,
-                                                          trans_a=1, overwrite_c=1))
+            calls.append(lambda d=delta, w=w, dp=delta_prev: _kernels.gemm(1.0, d, w, 0.0, dp))
+        calls.append(lambda d=delta, h=h, w=w: _kernels.gemm(-LEARNING_RATE, d, h, 1.0, w,
+                                                             trans_a=True))
 
     def run_all():
         for call in calls:

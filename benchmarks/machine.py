@@ -2,8 +2,8 @@
 import time
 
 import numpy as np
-from scipy.linalg import blas
 
+from ghostmlp import _kernels
 from ghostmlp.bench import machine_facts as facts  # noqa: F401 (the benchmarks' name for it)
 
 BANDWIDTH_BYTES = 512 * 2**20
@@ -27,13 +27,12 @@ def best_time(fn, repeats):
 
 
 def gemm_rates(repeats=5, dtype="float32", shapes=SGEMM_SHAPES, log=None):
-    """Best-of-N GFLOP/s of scipy's gemm (the BLAS the kernels call) per shape, Fortran-ordered.
+    """Best-of-N GFLOP/s of the kernels' own gemm (ghostmlp.blas's library) per shape, Fortran-ordered.
 
     float32: sgemm, float64: dgemm. One dict per shape: shape, m, n, k, gflop, gflops.
     Runs under whatever thread limit is in force.
     """
     dtype = np.dtype(dtype)
-    gemm = blas.sgemm if dtype == np.float32 else blas.dgemm
     name = "sgemm" if dtype == np.float32 else "dgemm"
     rng = np.random.default_rng(1)
     rates = []
@@ -41,7 +40,7 @@ def gemm_rates(repeats=5, dtype="float32", shapes=SGEMM_SHAPES, log=None):
         a = np.asfortranarray(rng.random((m, k), dtype=dtype.type))
         b = np.asfortranarray(rng.random((k, n), dtype=dtype.type))
         c = np.zeros((m, n), dtype=dtype, order="F")
-        run = lambda: gemm(1.0, a, b, beta=0.0, c=c, overwrite_c=1)
+        run = lambda: _kernels.gemm(1.0, a, b, 0.0, c)
         run()
         seconds = best_time(run, repeats)
         rates.append({"shape": label, "m": m, "n": n, "k": k,
@@ -63,14 +62,14 @@ def bandwidth(repeats=5, nbytes=BANDWIDTH_BYTES, log=None):
     nbytes = a.nbytes
     np.copyto(b, a)
     copy = best_time(lambda: np.copyto(b, a), repeats)
-    blas.sdot(a, a)
-    read = best_time(lambda: blas.sdot(a, a), repeats)
+    np.dot(a, a)
+    read = best_time(lambda: np.dot(a, a), repeats)
     np.add(a, 0, out=a)
     inplace = best_time(lambda: np.add(a, 0, out=a), repeats)
     result = {
         "bytes": nbytes,
         "copy_gbs": 2 * nbytes / copy / 1e9,       # np.copyto(b, a): read a + write b
-        "read_gbs": nbytes / read / 1e9,           # sdot(a, a): one read pass
+        "read_gbs": nbytes / read / 1e9,           # np.dot(a, a) (sdot): one read pass
         "inplace_gbs": 2 * nbytes / inplace / 1e9,  # np.add(a, 0, out=a): read + write a
     }
     if log:

@@ -4,6 +4,7 @@ import math
 from benchmarks.scaling_records import (
     is_result, latest_by_layout, median_seconds, row_order, sweep_order, sweep_title, sweeps_of,
 )
+from ghostmlp.bench import blas_label
 
 
 def speedups(records):
@@ -53,6 +54,7 @@ def machine_label(machine):
         parts.append(f"{machine['cores']} cores")
     if machine.get("memory_gib") is not None:
         parts.append(f"{machine['memory_gib']} GiB")
+    parts.append(f"BLAS {blas_label(machine)}")
     return ", ".join(parts)
 
 

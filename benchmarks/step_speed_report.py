@@ -2,6 +2,8 @@
 import math
 import statistics
 
+from ghostmlp.bench import blas_label
+
 
 def pooled(records, name, label, key="times_us"):
     """All per-step timings of one case under one interpreter, every round together."""
@@ -52,7 +54,8 @@ def report(records, labels, cases, iteration, command, seconds, results):
         blas = ", ".join(f"{b['library']} {b['version']} ({b['architecture']}, {b['threads']} "
                          "thread)" for b in facts.get("blas", []))
         lines.append(f"- {label}: ghostmlp {one.get(label, {}).get('ghostmlp_file')}, "
-                     f"BLAS {blas or '?'}, numpy {facts.get('numpy')}")
+                     f"the kernels' BLAS {blas_label(facts)}; BLAS loaded {blas or '?'}, "
+                     f"numpy {facts.get('numpy')}")
     rounds = max((r["round"] for r in records), default=-1) + 1
     loads = [r["machine"]["load_average"][0] for r in records]
     lines.append(f"- {rounds} round(s); in each, one process per interpreter, timing in turns; "

@@ -2,6 +2,7 @@
 import statistics
 
 from benchmarks.vs_sklearn_data import DATASETS, FEATURES, TEST_SIZE
+from ghostmlp.bench import blas_label
 
 ENTRIES = {"sklearn": "MLPClassifier()", "estimator": "GhostMLPClassifier()",
            "cli1": "ghostmlp train, 1 rank", "cli2": "ghostmlp train, 2 ranks"}
@@ -131,7 +132,8 @@ def _machine(facts, records):
     mpi = facts.get("mpi")
     return [f"- Machine: {facts['cpu']}, {facts['cores']} cores, {facts['memory_gib']} GiB; "
             f"load average at the start {', '.join(map(str, facts['load_average']))}",
-            f"- BLAS: {blas or 'unknown (threadpoolctl saw none)'}; OPENBLAS_CORETYPE = "
+            f"- BLAS the kernels call: {blas_label(facts)}",
+            f"- BLAS loaded: {blas or 'unknown (threadpoolctl saw none)'}; OPENBLAS_CORETYPE = "
             f"{facts['OPENBLAS_CORETYPE']}",
             f"- Python {facts['python']}, numpy {facts['numpy']}, scipy {facts['scipy']}, "
             f"scikit-learn {records[-1]['sklearn']}, ghostmlp {facts['ghostmlp']}; MPI: "

@@ -16,7 +16,9 @@ from cython cimport floating
 
 import numpy
 
+from ghostmlp import blas
 from ghostmlp cimport _layer
+from ghostmlp._blas cimport bind, gemm as _blas_gemm, gemv as _blas_gemv, ger as _blas_ger
 from ghostmlp._layer cimport (
     bias_activation_core, forward_core,
     output_delta_core, backprop_core, hidden_delta_core, derivative_core, outer_core,
@@ -27,6 +29,14 @@ cdef extern from *:
     const char* GHOSTMLP_BUILD_INFO         # JSON, defined by setup.py
 
 BUILD_INFO = GHOSTMLP_BUILD_INFO.decode()
+
+
+def _bind_blas(addresses, ilp64):
+    """Points this module's BLAS table at one library (called by ghostmlp.blas)."""
+    bind(addresses, ilp64)
+
+
+blas.register(_bind_blas)
 
 # Activation codes (hidden: SIGMOID, TANH, RELU, IDENTITY; output: SOFTMAX, SIGMOID,
 # IDENTITY, EXP) and loss codes (squared loss, paper eq. 4; cross-entropy; half Poisson
@@ -245,3 +255,41 @@ def adam_update(floating[::1] w, floating[::1] g, floating[::1] m, floating[::1]
         adam_core(w.shape[0], &w[0], &g[0], &m[0], &v[0], <floating>lr, beta1,
                   beta2, <floating>eps, <floating>weight_decay, decoupled,
                   1 - beta1 ** step, 1 - beta2 ** step)
+
+
+# The bound BLAS itself (ghostmlp.blas), on Fortran-ordered arrays as scipy.linalg.blas
+# takes them: what benchmarks and calibration time is what the kernels call.
+
+def gemm(double alpha, floating[::1, :] a, floating[::1, :] b, double beta,
+         floating[::1, :] c, bint trans_a=False, bint trans_b=False):
+    """C[m, n] := alpha op(A) op(B) + beta C in place; op transposes where asked.
+
+    a, b and c share one dtype (float32: sgemm, float64: dgemm).
+    """
+    cdef int m = c.shape[0], n = c.shape[1]
+    cdef int k = a.shape[0] if trans_a else a.shape[1]
+    _check((a.shape[1] if trans_a else a.shape[0]) == m
+           and (b.shape[1] if trans_b else b.shape[0]) == k
+           and (b.shape[0] if trans_b else b.shape[1]) == n, "gemm: shapes do not conform")
+    cdef char ta = b"T" if trans_a else b"N", tb = b"T" if trans_b else b"N"
+    with nogil:
+        _blas_gemm(ta, tb, m, n, k, <floating>alpha, &a[0, 0], a.shape[0], &b[0, 0], b.shape[0],
+                   <floating>beta, &c[0, 0], m)
+
+
+def gemv(double alpha, floating[::1, :] a, floating[::1] x, double beta, floating[::1] y,
+         bint trans=False):
+    """y := alpha op(A) x + beta y in place."""
+    _check(x.shape[0] == (a.shape[0] if trans else a.shape[1])
+           and y.shape[0] == (a.shape[1] if trans else a.shape[0]), "gemv: shapes do not conform")
+    cdef char t = b"T" if trans else b"N"
+    with nogil:
+        _blas_gemv(t, a.shape[0], a.shape[1], <floating>alpha, &a[0, 0], a.shape[0], &x[0],
+                   <floating>beta, &y[0])
+
+
+def ger(double alpha, floating[::1] x, floating[::1] y, floating[::1, :] a):
+    """A[m, n] += alpha x y^T in place."""
+    _check(x.shape[0] == a.shape[0] and y.shape[0] == a.shape[1], "ger: shapes do not conform")
+    with nogil:
+        _blas_ger(a.shape[0], a.shape[1], <floating>alpha, &x[0], &y[0], &a[0, 0], a.shape[0])

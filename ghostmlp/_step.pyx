@@ -14,12 +14,23 @@ from cython cimport floating
 cimport numpy as cnp
 import numpy
 
+from ghostmlp import blas
+from ghostmlp._blas cimport bind
+
 from ghostmlp._layer cimport (
     IDENTITY, SOFTMAX, FUSED_ROW_MIN_BYTES, backprop_core, bias_activation_core,
     derivative_core, forward_core, fused_delta_update_core, outer_core, output_delta_core)
 from ghostmlp._optim cimport SGD, ADAMW, adam_core, momentum_apply_core, sgd_core
 
 cnp.import_array()
+
+
+def _bind_blas(addresses, ilp64):
+    """Points this module's BLAS table at one library (called by ghostmlp.blas)."""
+    bind(addresses, ilp64)
+
+
+blas.register(_bind_blas)
 
 FORWARD_EXCHANGES = {"none": NO_EXCHANGE, "halo": HALO, "gather": GATHER}
 BACKWARD_EXCHANGES = {"local": LOCAL, "reduce_scatter": REDUCE_SCATTER,

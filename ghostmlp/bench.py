@@ -8,6 +8,7 @@ import resource
 import numpy as np
 
 import ghostmlp
+from ghostmlp import _kernels, blas  # noqa: F401  (_kernels binds the BLAS the facts name)
 from ghostmlp.validate import parse_grid
 
 MODELS = {  # neurons per layer, input first (the paper's Table I)
@@ -124,7 +125,8 @@ def machine_facts():
         "caches_cpu0": _caches(),
         "memory_gib": round(int(mem_kb.split()[0]) / 2**20, 1) if mem_kb else None,
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "blas": blas_libs,
+        "blas_provider": blas.active().describe(),      # the library the kernels call
+        "blas": blas_libs,                              # every BLAS loaded in the process
         "other_threadpools": other_pools,       # e.g. the OpenMP runtime torch brings
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -136,6 +138,18 @@ def machine_facts():
     }
 
 
+
+
+def blas_label(facts):
+    """One line naming the BLAS the kernels called in a record's machine facts: setting,
+    library, version, core type, integer width, threads, file."""
+    p = facts.get("blas_provider")
+    if p is None:       # recorded before the choice existed: scipy's cython_blas was the only one
+        return "scipy's cython_blas (the only binding when this was recorded)"
+    width = "ILP64" if p["ilp64"] else "LP64"
+    return (f"{p['provider']}: {p['api'] or '?'} {p['version'] or '?'} ({p['architecture'] or '?'}, "
+            f"{width}, {p['threads'] if p['threads'] is not None else '?'} thread(s)), "
+            f"{os.path.basename(p['file'] or '?')}")
 
 
 def _version(module):

@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 from mpi4py import MPI
-from scipy.linalg import blas
 from scipy.optimize import nnls
 
+from ghostmlp import _kernels
 from ghostmlp.bench import machine_facts
 from ghostmlp.exchange import Exchange
 from ghostmlp.machine import MACHINE_FORMAT, OPERATIONS, collective_seconds, collective_terms
@@ -111,7 +111,7 @@ def _best_seconds(comm, run, repeats):
 
 
 def gemm_rates(comm, dtype, small, large, repeats, say):
-    """[{dtype, m, n, k, call, flops_per_s}]: the BLAS calls of the kernels, through scipy.
+    """[{dtype, m, n, k, call, flops_per_s}]: the BLAS calls of the kernels, through their own binding.
 
     One of m, n, k small, the others each of `large`: gemm, but where the kernels call
     level 2 at batch 1: gemv (m = 1: forward and delta products) and ger (k = 1: plain
@@ -119,11 +119,10 @@ def gemm_rates(comm, dtype, small, large, repeats, say):
     Cubes s x s x s give the rate of small GEMMs, less the wrapper's time (a 1 x 1 x 1
     call's), where that leaves a tenth or more of the time measured.
     """
-    kind = "s" if np.dtype(dtype) == np.float32 else "d"
-    gemm, gemv, ger = (getattr(blas, kind + name) for name in ("gemm", "gemv", "ger"))
+    gemm, gemv, ger = _kernels.gemm, _kernels.gemv, _kernels.ger
     rng = np.random.default_rng(comm.Get_rank())
     one = np.ones((1, 1), dtype=dtype, order="F")
-    overhead = _best_seconds(comm, lambda: gemm(1.0, one, one, beta=0.0, c=one, overwrite_c=1),
+    overhead = _best_seconds(comm, lambda: gemm(1.0, one, one, 0.0, one),
                              CUBE_REPEATS)
     entries = []
     for family, size, big in [(f, s, b) for f in "mnk" for s in small for b in large
@@ -134,13 +133,13 @@ def gemm_rates(comm, dtype, small, large, repeats, say):
         if size == 1 and family in "mk":
             w = np.asfortranarray(rng.random((big, big)).astype(dtype))
             x, y = (rng.random(big).astype(dtype) for _ in range(2))
-            call, run = ("gemv", lambda: gemv(1.0, w, x, beta=0.0, y=y, overwrite_y=1)) if (
-                family == "m") else ("ger", lambda: ger(1.0, x, y, a=w, overwrite_a=1))
+            call, run = ("gemv", lambda: gemv(1.0, w, x, 0.0, y)) if (
+                family == "m") else ("ger", lambda: ger(1.0, x, y, w))
         else:
             a = np.asfortranarray(rng.random((m, k)).astype(dtype))
             b = np.asfortranarray(rng.random((k, n)).astype(dtype))
             c = np.zeros((m, n), dtype=dtype, order="F")
-            call, run = "gemm", lambda: gemm(1.0, a, b, beta=0.0, c=c, overwrite_c=1)
+            call, run = "gemm", lambda: gemm(1.0, a, b, 0.0, c)
         run()
         seconds = _best_seconds(comm, run, CUBE_REPEATS if family == "cube" else repeats)
         if family == "cube":

@@ -32,6 +32,17 @@ def batch_option(text):
         raise argparse.ArgumentTypeError(f"must be a positive integer or auto, got {text!r}")
 
 
+def positive_int(text):
+    """An option that must be a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def add_data_arguments(parser, labels=True):
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=("digits",),
@@ -45,6 +56,12 @@ def add_data_arguments(parser, labels=True):
         parser.add_argument("--test-fraction", type=float,
                             help="held-out share (default 0.25 for training; for evaluation, "
                                  "the split the checkpoint was trained with)")
+
+
+def add_threads_argument(parser):
+    parser.add_argument("--threads", type=positive_int, help="BLAS threads per rank (serial: "
+                        "the BLAS's own default; under MPI: 1, or what OPENBLAS_NUM_THREADS, "
+                        "OMP_NUM_THREADS or MKL_NUM_THREADS say)")
 
 
 def add_checkpoint_arguments(parser):
@@ -114,15 +131,19 @@ def build_parser():
                        help="end the job when a rank waits this many seconds in one "
                             f"communication call (0: never; {defaults.STALL_TIMEOUT:g})")
 
+    add_threads_argument(train)
+
     evaluate = commands.add_parser("evaluate", help="loss and accuracy of a checkpoint")
     add_checkpoint_arguments(evaluate)
     add_data_arguments(evaluate)
+    add_threads_argument(evaluate)
 
     predict = commands.add_parser("predict", help="write a checkpoint's predictions to a file")
     add_checkpoint_arguments(predict)
     add_data_arguments(predict, labels=False)
     predict.add_argument("--output", required=True, help="one class per line (.txt) or .npy")
     predict.add_argument("--probabilities", action="store_true", help="write the output rows")
+    add_threads_argument(predict)
 
     convert = commands.add_parser("convert", help="images, IDX or text files to .npz or text")
     convert.add_argument("source", help="a folder of images (one subfolder per class), or a file")
@@ -213,11 +234,11 @@ def info(comm, say):
     say(f"build: {_kernels.BUILD_INFO}")
     say(f"MPI: {(facts['mpi'] or 'not available').splitlines()[0]}; ranks: "
         f"{comm.Get_size() if comm is not None else 1}")
+    say(f"BLAS the kernels call: {bench.blas_label(facts)} (GHOSTMLP_BLAS="
+        f"{os.environ.get('GHOSTMLP_BLAS', 'auto')})")
     for blas in facts["blas"]:
-        say(f"BLAS: {blas['library']} {blas['version']} ({blas['architecture']}), "
+        say(f"BLAS loaded: {blas['library']} {blas['version']} ({blas['architecture']}), "
             f"{blas['threads']} thread(s), {blas['file']}")
-    if not facts["blas"]:
-        say("BLAS: (install threadpoolctl to see the BLAS libraries and threads)")
     say(f"machine: {facts['cpu']}, {facts['cores']} cores, {facts['memory_gib']} GiB; "
         f"python {facts['python']}, numpy {facts['numpy']}, scipy {facts['scipy']}")
 
@@ -238,13 +259,22 @@ AGREE_SECONDS = 5
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def limit_threads(args, comm):
+    """--threads for the BLAS the kernels call (and every other BLAS in the process); under
+    MPI, where ranks share the cores, one thread each unless the user said otherwise."""
+    threads = getattr(args, "threads", None)
+    if threads is None and comm is not None and not any(
+            name in os.environ for name in THREAD_VARIABLES):
+        threads = 1
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(threads, user_api="blas")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     comm = world()
-    if comm is not None and not any(name in os.environ for name in THREAD_VARIABLES):
-        # Several ranks share the cores: one BLAS thread each, unless the user said otherwise.
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(1)
+    limit_threads(args, comm)
     say = print if is_root(comm) else (lambda *_, **__: None)
     # A communicator of its own for agreeing on an error (fail): its only calls are fail's,
     # so they never meet another rank's call in a collective of the library.

@@ -12,7 +12,10 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import scaling, scaling_plot, scaling_records, scaling_tables  # noqa: E402
 
-MACHINE = {"cpu": "Test CPU 9000", "cores": 2, "memory_gib": 16.0}
+MACHINE = {"cpu": "Test CPU 9000", "cores": 2, "memory_gib": 16.0,
+           "blas_provider": {"provider": "numpy", "file": "/x/libscipy_openblas64_.so", "ilp64": True,
+                             "api": "openblas", "version": "0.3.31", "architecture": "Haswell",
+                             "threads": 1}}
 SIZES = {"S": [3, 64, 128, 256, 64], "M": [2048, 4096, 4096, 4096, 2048],
          "L": [2048, 4096, 1024, 512, 2048]}     # L with --scale 0.125
 
@@ -134,7 +137,8 @@ def test_header_states_machine_sizes_scale_batch_dtype_and_iteration():
     records = [rec("M", 1), rec("L", 1)]
     header = scaling_tables.table_header(meta_of(records), ["M", "L"])
     assert header.splitlines()[0] == (
-        "> Machine: Test CPU 9000, 2 cores, 16.0 GiB; MPI: MPICH Version: 5.0.2  ")
+        "> Machine: Test CPU 9000, 2 cores, 16.0 GiB, BLAS numpy: openblas 0.3.31 (Haswell, "
+        "ILP64, 1 thread(s)), libscipy_openblas64_.so; MPI: MPICH Version: 5.0.2  ")
     assert "M = 2048-4096-4096-4096-2048 (scale 1); L = 2048-4096-1024-512-2048 (scale 0.125)" in header
     assert "Batch 4, float32; median of 10 timed iterations after 2 warm-up" in header
     assert ("iteration = one forward + loss + backward + update over one minibatch of 4 samples"
