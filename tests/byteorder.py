@@ -7,8 +7,10 @@
     python tests/byteorder.py check DIR    load them here; exit 1 unless every weight is equal
                                            bit for bit and the predictions agree
 
-tests/data/s390x/ was written by `tools/bigendian_test.sh` on s390x (big-endian, under qemu)
-with `python3 tests/byteorder.py write tests/data/s390x`.
+tests/data/s390x/ was written on s390x (big-endian, under qemu) in the root of
+tools/s390x_root.sh with the wheel of tools/cross_wheel.sh s390x unpacked in /opt/gm there:
+`chroot ROOT env PYTHONPATH=/opt/gm python3 tests/byteorder.py write tests/data/s390x`,
+from a copy of tests/ in the root (docs/bluegene.md).
 """
 import platform
 import sys

@@ -18,7 +18,7 @@ tests=(tests/test_byteorder.py tests/test_checkpoint.py tests/test_formats.py te
     || { tail -40 "$work/build.log" >&2; exit 1; }
 sdist=$(echo "$out"/ghostmlp-*.tar.gz) wheel=$(echo "$out"/ghostmlp-*-linux_*.whl)
 listing=$(tar -tzf "$sdist")
-for source in _kernels.pyx _step.pyx _blas.pxd; do
+for source in _kernels.pyx _step.pyx _blas.pxd _blas.h; do
     grep -q "/ghostmlp/$source$" <<< "$listing" || { echo "sdist lacks ghostmlp/$source" >&2; exit 1; }
 done
 if grep -E '/ghostmlp/[^/]+\.c$' <<< "$listing"; then echo "sdist ships generated C" >&2; exit 1; fi
