@@ -36,7 +36,7 @@ if [ "$(id -u)" = 0 ] && grep -qs enabled /proc/sys/fs/binfmt_misc/qemu-s390x; t
         unshare -m sh -c 'root=$1 inner=$2; shift 2
             mount -t proc proc "$root/proc" && mount -t sysfs sysfs "$root/sys" &&
             mount -t tmpfs tmpfs "$root/dev/shm" &&
-            exec chroot "$root" env -C "$inner" PYTHONPATH=site OMP_NUM_THREADS=1 \
+            exec chroot "$root" env -C "$inner" PYTHONPATH="$inner/site" OMP_NUM_THREADS=1 \
                 OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 \
                 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$@"' be "$root" "$inner" "$@"
     }
@@ -47,7 +47,7 @@ else
                 done | sort -u | paste -sd:)
     be() {
         local program=$1; shift
-        (cd "$stage" && PYTHONPATH=site OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+        (cd "$stage" && PYTHONPATH="$stage/site" OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
             LD_LIBRARY_PATH="$libraries" QEMU_LD_PREFIX="$root" \
             qemu-s390x-static "$root/usr/bin/$program" "$@")
     }

@@ -33,7 +33,7 @@ for package in "$wheel" "$sdist"; do
     "$venv/bin/python" -I -c 'import ghostmlp; print("installed from", ghostmlp.__file__)'
 done
 
-"$work/tools/bin/auditwheel" repair -w "$out" "$wheel" > "$work/repair.log" 2>&1 \
+PATH="$work/tools/bin:$PATH" auditwheel repair -w "$out" "$wheel" > "$work/repair.log" 2>&1 \
     || { cat "$work/repair.log" >&2; exit 1; }
 repaired=$(ls "$out"/ghostmlp-*manylinux*.whl)
 echo "auditwheel: $(basename "$repaired")"
