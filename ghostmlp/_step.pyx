@@ -287,7 +287,7 @@ cdef int _forward(Step s, floating* x) except -1:
                     end = p.n_out - 1 if p == last else p.n_out
                     if begin < end:
                         _compute(L, p, begin, end, batch, h, scratch)
-            s.exchange.wait_halo(l)
+            s.exchange.wait_halo(l, batch)
             continue
         with nogil:
             for k in range(L.n_pieces):

@@ -81,6 +81,21 @@ def active():
     return _active
 
 
+def available():
+    """The named settings that resolve here, and the files of the libraries numpy and scipy
+    use given as paths (the same libraries, reached by the path route)."""
+    settings = []
+    for setting in ("numpy", "scipy", *WHEELS):
+        try:
+            provider = resolve(setting)
+        except ValueError:
+            continue
+        settings.append(setting)
+        if setting in ("numpy", "scipy") and provider.path:
+            settings.append(provider.path)
+    return settings
+
+
 def resolve(setting):
     """The Provider of a setting (see the module's docstring); ValueError naming it if unusable."""
     if setting == "auto":

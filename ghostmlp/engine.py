@@ -39,7 +39,7 @@ class Engine:
         self.replica = exchange.replica if exchange is not None else 0
         self.parameters = self._new_parameters(
             self.replicas > 1 or not optimizer.fuses_gradient)
-        self.step = self.buffers = self.reducer = None
+        self.step = self.buffers = self.reducer = self.step_exchange = None
         self._share = 0             # samples of this replica in the last forward pass
 
     def _new_parameters(self, gradients):
@@ -74,7 +74,10 @@ class Engine:
             from ghostmlp.exchange import GradientReducer, StepExchange
             self.reducer = (GradientReducer(self.exchange, self.parameters, self.bucket_bytes)
                             if reduce else None)
-            exchange = StepExchange(self.exchange, self.layout, self.buffers, self.reducer)
+            if self.step_exchange is not None:
+                self.step_exchange.free()           # its requests point into the old buffers
+            exchange = self.step_exchange = StepExchange(self.exchange, self.layout,
+                                                         self.buffers, self.reducer)
         self.step = Step(self.layout, self.parameters.layers, self.buffers,
                          self.optimizer.kernel_args(), exchange, *self.codes,
                          self.layout.is_worker, reduce, self.parameters.loss_slot)

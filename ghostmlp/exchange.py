@@ -40,6 +40,25 @@ def library_communicators(comm, master, grid):
     return cache[key]
 
 
+# MPI 4's persistent collectives (MPICH 4, Open MPI 5); older libraries (Blue Gene/Q's
+# MPI 2.2) run the same collective as a blocking call when it is started.
+PERSISTENT_COLLECTIVES = MPI.Get_version() >= (4, 0)
+
+
+class Persistent:
+    """Requests made once and started each step, with what one start sends: point-to-point
+    messages and bytes, or one collective of `kind`; `run`: a blocking call in their place."""
+
+    def __init__(self, requests, messages=0, nbytes=0, kind=None, run=None):
+        self.requests, self.messages, self.nbytes, self.kind = requests, messages, nbytes, kind
+        self.run = run
+
+    def free(self):
+        for request in self.requests:
+            request.Free()
+        self.requests = []
+
+
 def where():
     """This rank, as the watchdog names it: its rank in MPI.COMM_WORLD and its host."""
     world = MPI.COMM_WORLD
@@ -129,78 +148,79 @@ class Exchange:
 
     # ------------------------------------------------------------------ halo
 
-    def post_halo(self, rows):
-        """Start the ghost exchange of a halo buffer rows[n_own + 2, B]; returns the requests.
+    def halo(self, rows):
+        """The ghost exchange of a halo buffer rows[n_own + 2, B], as persistent requests.
 
         Sends row 1 (first own neuron) to prev's ghostBottom and row n_own (last own
         neuron) to next's ghostTop; receives row 0 from prev and row n_own + 1 from next.
+        Start it with start(), finish it with wait(); made once per buffer view.
         """
-        start = MPI.Wtime()
         w = self.workers
-        requests = [
-            w.Irecv(rows[0], source=self.prev, tag=TAG_TOP),
-            w.Irecv(rows[-1], source=self.next, tag=TAG_BOTTOM),
-            w.Isend(rows[1], dest=self.prev, tag=TAG_BOTTOM),
-            w.Isend(rows[-2], dest=self.next, tag=TAG_TOP),
-        ]
-        self.messages += 2
-        self.bytes += rows[1].nbytes + rows[-2].nbytes
-        self.seconds += MPI.Wtime() - start
-        return requests
-
-    def wait(self, requests):
-        start, w = MPI.Wtime(), self.watch
-        w.op, w.calls = "halo wait", w.calls + 1
-        try:
-            MPI.Request.Waitall(requests)
-        finally:
-            w.calls += 1
-        self.seconds += MPI.Wtime() - start
+        return Persistent([
+            w.Recv_init(rows[0], source=self.prev, tag=TAG_TOP),
+            w.Recv_init(rows[-1], source=self.next, tag=TAG_BOTTOM),
+            w.Send_init(rows[1], dest=self.prev, tag=TAG_BOTTOM),
+            w.Send_init(rows[-2], dest=self.next, tag=TAG_TOP),
+        ], messages=2, nbytes=rows[1].nbytes + rows[-2].nbytes)
 
     def reverse_halo(self, rows, inbox):
-        """Send the ghost rows' deltas back to their owners and add what comes back.
+        """The return of the ghost rows' deltas to their owners, as persistent requests.
 
         rows[n_own + 2, B]: row 0 (ghostTop) goes to prev, row n_own + 1 (ghostBottom) to
-        next; prev's ghostBottom delta is added to row 1, next's ghostTop delta to row
-        n_own. inbox: a [2, B] buffer for the two incoming rows.
+        next; prev's ghostBottom delta arrives in inbox[0], next's ghostTop delta in inbox[1]
+        (a [2, B] buffer), for add_reverse_halo to add to rows 1 and n_own.
         """
-        start = MPI.Wtime()
         w = self.workers
-        requests = [
-            w.Irecv(inbox[0], source=self.prev, tag=TAG_BOTTOM),
-            w.Irecv(inbox[1], source=self.next, tag=TAG_TOP),
-            w.Isend(rows[0], dest=self.prev, tag=TAG_TOP),
-            w.Isend(rows[-1], dest=self.next, tag=TAG_BOTTOM),
-        ]
-        watch = self.watch
-        watch.op, watch.calls = "reverse halo", watch.calls + 1
+        return Persistent([
+            w.Recv_init(inbox[0], source=self.prev, tag=TAG_BOTTOM),
+            w.Recv_init(inbox[1], source=self.next, tag=TAG_TOP),
+            w.Send_init(rows[0], dest=self.prev, tag=TAG_TOP),
+            w.Send_init(rows[-1], dest=self.next, tag=TAG_BOTTOM),
+        ], messages=2, nbytes=rows[0].nbytes + rows[-1].nbytes)
+
+    def start(self, persistent):
+        """Start a halo or a persistent collective (counted: messages, bytes, collectives)."""
+        begin = MPI.Wtime()
+        if persistent.run is None:
+            MPI.Prequest.Startall(persistent.requests)
+        else:
+            w = self.watch
+            w.op, w.calls = persistent.kind, w.calls + 1
+            try:
+                persistent.run()
+            finally:
+                w.calls += 1
+        self.messages += persistent.messages
+        self.bytes += persistent.nbytes
+        if persistent.kind:
+            self._count(persistent.kind)
+        self.seconds += MPI.Wtime() - begin
+
+    def wait(self, persistent, op):
+        """Wait for what start() started; `op` names it for the watchdog."""
+        begin, w = MPI.Wtime(), self.watch
+        w.op, w.calls = op, w.calls + 1
         try:
-            MPI.Request.Waitall(requests)
+            MPI.Request.Waitall(persistent.requests)
         finally:
-            watch.calls += 1
-        self.messages += 2
-        self.bytes += rows[0].nbytes + rows[-1].nbytes
-        self.seconds += MPI.Wtime() - start
-        rows[1] += inbox[0]
-        rows[-2] += inbox[1]
+            w.calls += 1
+        self.seconds += MPI.Wtime() - begin
 
     # ----------------------------------------------------------- collectives
 
     def allgather_rows(self, full, counts, everyone=False):
-        """Gather each working rank's rows of full[n, B] in place, counts[r] rows each.
+        """The gather of each working rank's rows of full[n, B] in place, counts[r] rows each,
+        as a persistent collective (MPI 4; an MPI 3 library gathers when it is started).
 
         everyone=True gathers over all ranks, a master included with no rows of its own.
+        Collective: every rank makes it at the same point.
         """
-        start = MPI.Wtime()
-        comm, w = self.model if everyone else self.workers, self.watch
-        w.op, w.calls = "allgather", w.calls + 1
-        try:
-            comm.Allgatherv(MPI.IN_PLACE, [full, self._plan(tuple(counts), full.shape[1],
-                                                            everyone)])
-        finally:
-            w.calls += 1
-        self._count("allgather")
-        self.seconds += MPI.Wtime() - start
+        comm = self.model if everyone else self.workers
+        spec = [full, self._plan(tuple(counts), full.shape[1], everyone)]
+        if PERSISTENT_COLLECTIVES:
+            return Persistent([comm.Allgatherv_init(MPI.IN_PLACE, spec)], kind="allgather")
+        return Persistent([], kind="allgather",
+                          run=lambda: comm.Allgatherv(MPI.IN_PLACE, spec))
 
     def _plan(self, counts, batch, everyone):
         """(sizes, displacements) in values of a gather of rows; built once per layout and batch."""
@@ -212,17 +232,14 @@ class Exchange:
         return self._plans[key]
 
     def reduce_scatter_rows(self, partial, own, counts):
-        """own := the sum over working ranks of this rank's rows of partial[n, B]."""
-        start = MPI.Wtime()
-        batch, w = partial.shape[1], self.watch
-        w.op, w.calls = "reduce_scatter", w.calls + 1
-        try:
-            self.workers.Reduce_scatter(partial, own, self._plan(tuple(counts), batch, False)[0],
-                                        op=MPI.SUM)
-        finally:
-            w.calls += 1
-        self._count("reduce_scatter")
-        self.seconds += MPI.Wtime() - start
+        """own := the sum over working ranks of this rank's rows of partial[n, B], as a
+        persistent collective (as allgather_rows)."""
+        sizes = self._plan(tuple(counts), partial.shape[1], False)[0]
+        if PERSISTENT_COLLECTIVES:
+            return Persistent([self.workers.Reduce_scatter_init(partial, own, sizes, op=MPI.SUM)],
+                              kind="reduce_scatter")
+        return Persistent([], kind="reduce_scatter", run=lambda: self.workers.Reduce_scatter(
+            partial, own, sizes, op=MPI.SUM))
 
     def allreduce_sum(self, array, across="model"):
         """array := its sum over the replica's ranks (across="model": each rank's share of a
@@ -358,8 +375,8 @@ class GradientReducer:
 class StepExchange:
     """The exchanges that a plan's step (ghostmlp._step.Step) calls, over the buffers of one capacity.
 
-    Each takes weight layer l and the batch B; the views of the buffers are made once
-    per (layer, B).
+    Each takes weight layer l and the batch B; the views of the buffers and the persistent
+    requests over them are made once per (layer, B), and freed by free().
     """
 
     def __init__(self, exchange, layout, buffers, reducer=None):
@@ -368,7 +385,7 @@ class StepExchange:
         self.watch = exchange.watch     # the layer of each call, for the stall watchdog
         self.last = len(layout.layers) - 1
         self._views = {}
-        self._requests = None
+        self._persistent = {}
 
     def _view(self, kind, l, batch):
         key = (kind, l, batch)
@@ -380,27 +397,56 @@ class StepExchange:
             self._views[key] = b.view(flat, rows, batch)
         return self._views[key]
 
-    def post_halo(self, l, batch):
-        self._requests = self.exchange.post_halo(self._view("acts", l, batch))
+    def _requests(self, kind, l, batch):
+        """The persistent requests of one exchange of layer l at batch B, made on first use
+        (every rank of the exchange makes them at the same step: collectives among them)."""
+        key = (kind, l, batch)
+        if key not in self._persistent:
+            ex, counts = self.exchange, self.layout.layers[l].counts
+            if kind == "halo":
+                made = ex.halo(self._view("acts", l, batch))
+            elif kind == "reverse halo":
+                made = ex.reverse_halo(self._view("deltas", l, batch),
+                                       self._view("inbox", 0, batch))
+            elif kind == "allgather":
+                made = ex.allgather_rows(self._view("acts", l, batch), counts,
+                                         everyone=l == self.last)
+            else:
+                made = ex.reduce_scatter_rows(self._view("deltas", l, batch),
+                                              self._view("own_deltas", l, batch), counts)
+            self._persistent[key] = made
+        return self._persistent[key]
 
-    def wait_halo(self, l):
+    def free(self):
+        """Free every persistent request (none may be active)."""
+        for persistent in self._persistent.values():
+            persistent.free()
+        self._persistent = {}
+
+    def post_halo(self, l, batch):
+        self.exchange.start(self._requests("halo", l, batch))
+
+    def wait_halo(self, l, batch):
         self.watch.layer = l
-        self.exchange.wait(self._requests)
+        self.exchange.wait(self._requests("halo", l, batch), "halo wait")
 
     def gather(self, l, batch):
-        self.watch.layer = l
-        self.exchange.allgather_rows(self._view("acts", l, batch), self.layout.layers[l].counts,
-                                     everyone=l == self.last)
+        self._run("allgather", l, batch)
 
     def reverse_halo(self, l, batch):
-        self.watch.layer = l
-        self.exchange.reverse_halo(self._view("deltas", l, batch), self._view("inbox", 0, batch))
+        self._run("reverse halo", l, batch)
+        rows, inbox = self._view("deltas", l, batch), self._view("inbox", 0, batch)
+        rows[1] += inbox[0]
+        rows[-2] += inbox[1]
 
     def reduce_scatter(self, l, batch):
+        self._run("reduce_scatter", l, batch)
+
+    def _run(self, kind, l, batch):
         self.watch.layer = l
-        self.exchange.reduce_scatter_rows(self._view("deltas", l, batch),
-                                          self._view("own_deltas", l, batch),
-                                          self.layout.layers[l].counts)
+        persistent = self._requests(kind, l, batch)
+        self.exchange.start(persistent)
+        self.exchange.wait(persistent, kind)
 
     def gradients_done(self, l):
         self.reducer.layer_done(l)

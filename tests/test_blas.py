@@ -1,5 +1,6 @@
 """The BLAS provider: every installed one computes what numpy's formula says, the setting is
 obeyed and checked, and binding one never changes what numpy's or scipy's own BLAS return."""
+import ctypes.util
 import json
 import os
 import subprocess
@@ -15,22 +16,7 @@ from ghostmlp import _kernels, blas
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def installed_settings():
-    """Every provider this environment has: the named ones that resolve, and numpy's and
-    scipy's libraries given as paths (the path route: symbol probing, integer width)."""
-    settings = []
-    for setting in ("numpy", "scipy", *blas.WHEELS):
-        try:
-            provider = blas.resolve(setting)
-        except ValueError:
-            continue
-        settings.append(setting)
-        if setting in ("numpy", "scipy") and provider.path:
-            settings.append(provider.path)
-    return settings
-
-
-SETTINGS = installed_settings()
+SETTINGS = blas.available()
 
 
 @pytest.fixture(params=SETTINGS, ids=[os.path.basename(s) for s in SETTINGS])
@@ -40,9 +26,12 @@ def provider(request):
     blas.use(previous.setting)
 
 
-def test_this_environment_has_numpys_and_scipys_blas():
-    assert {"numpy", "scipy"} <= set(SETTINGS)
-    assert blas.resolve("numpy").ilp64 and not blas.resolve("scipy").ilp64
+def test_scipys_blas_is_always_there_and_numpys_wheel_is_found():
+    """scipy's cython_blas is the fallback everywhere; numpy's wheels (numpy.libs beside
+    numpy) carry an ILP64 OpenBLAS, which must be found."""
+    assert "scipy" in SETTINGS and not blas.resolve("scipy").ilp64
+    if os.path.isdir(os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")):
+        assert "numpy" in SETTINGS and blas.resolve("numpy").ilp64
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -75,18 +64,21 @@ def test_gemv_and_ger_are_the_formula(provider, dtype):
 
 def test_the_provider_is_named_with_its_library(provider):
     facts = provider.describe()
-    assert facts["provider"] == provider.setting
-    assert facts["api"] == "openblas" and facts["version"]
-    assert os.path.isfile(facts["file"])
+    assert facts["provider"] == provider.setting and facts["api"]
+    if facts["file"] is not None:       # None: scipy linked with a BLAS outside its install
+        assert os.path.isfile(facts["file"]) and facts["version"]
 
 
 def test_threadpoolctl_limits_the_providers_threads(provider):
+    if provider.path is None:
+        pytest.skip("the library behind scipy's cython_blas is not known here")
     with threadpool_limits(1):
         assert provider.describe()["threads"] == 1
 
 
 def test_auto_prefers_numpys_blas():
-    assert blas.resolve("auto").path == blas.resolve("numpy").path
+    fallback = "numpy" if "numpy" in SETTINGS else "scipy"
+    assert blas.resolve("auto").addresses == blas.resolve(fallback).addresses
 
 
 @pytest.mark.parametrize("setting, words", [
@@ -100,11 +92,7 @@ def test_a_bad_setting_is_named(setting, words):
 
 
 def test_a_library_without_blas_is_refused():
-    libm = next(p for p in ("/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib64/libm.so.6",
-                            "/lib64/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6")
-                if os.path.exists(p)) if sys.platform == "linux" else None
-    if libm is None:
-        pytest.skip("no libm path known on this platform")
+    libm = ctypes.util.find_library("m")      # "libm.so.6": opened by name, as a path would be
     with pytest.raises(ValueError, match="no Fortran BLAS entry points"):
         blas.resolve(libm)
 
@@ -210,8 +198,10 @@ def test_the_command_lines_threads_reach_the_kernels_blas(provider, restore_thre
     from ghostmlp import cli
     for name in cli.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    if provider.path is None:
+        pytest.skip("the library behind scipy's cython_blas is not known here")
     cli.limit_threads(Namespace(threads=threads), comm)
-    assert provider.describe()["threads"] == want
+    assert provider.describe()["threads"] == min(want, os.cpu_count())
 
 
 @pytest.mark.parametrize("text", ["0", "-2", "two"])

@@ -264,3 +264,19 @@ def test_weights_stream_one_layer_at_a_time(connectivity):
             everywhere(same_weights([pair], [layer]), f"layer {index} on the root")
         else:
             everywhere(pair == (None, None), f"layer {index} off the root")
+
+
+@pytest.mark.parametrize("master", [False, True] if P > 1 else [False])
+def test_blocking_collectives_in_place_of_persistent_ones_equal_serial(monkeypatch, master):
+    """An MPI library older than MPI 4 (no persistent collectives) runs the step's gathers
+    and reduce-scatters as blocking calls: the same training, and the calls really made."""
+    from ghostmlp import exchange
+    monkeypatch.setattr(exchange, "PERSISTENT_COLLECTIVES", False)
+    X, y = data(SIZES, seed=2)
+    serial, parallel = build(), build(comm=comm, master=master)
+    for _ in range(3):
+        everywhere(close(serial.train_step(X, y), parallel.train_step(X, y)), "loss")
+    everywhere(same_weights(serial.get_weights(), parallel.get_weights()), "weights after 3 steps")
+    made = parallel._engine.step_exchange._persistent.values()
+    everywhere(P == 1 or any(p.run is not None and not p.requests for p in made),
+               "blocking collectives made")
