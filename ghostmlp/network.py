@@ -87,7 +87,7 @@ class Network:
         self._blocks_given = blocks
         self._lay_out_ranks(ranks)
         self.seed = int(seed)
-        self.dtype = np.dtype(dtype)
+        self.dtype = np.dtype(dtype).newbyteorder("=")     # ">f8" names a precision; kernels compute natively
         self.loss = loss
         self.layers = []            # (kind, size, activation); the input's activation is None
         self.epochs_trained = 0

@@ -18,14 +18,14 @@ def dtype_name(dtype):
 
 
 def float_dtype(dtype):
-    """np.dtype of float32 or float64, from anything np.dtype reads."""
+    """np.dtype of float32 or float64 in native byte order, from anything np.dtype reads."""
     try:
         dt = np.dtype(dtype) if dtype is not None else None
     except TypeError:
         dt = None
     if dt is None or dt.type not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-    return dt
+    return dt.newbyteorder("=")
 
 
 def choice(name, value, options):
