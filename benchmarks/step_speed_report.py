@@ -2,8 +2,6 @@
 import math
 import statistics
 
-from ghostmlp.bench import blas_label
-
 
 def pooled(records, name, label, key="times_us"):
     """All per-step timings of one case under one interpreter, every round together."""
@@ -42,6 +40,7 @@ def report(records, labels, cases, iteration, command, seconds, results):
     step over all its timings, and each one's ratio to the first interpreter's: the median of
     the paired ratios with its 95 % interval, then the ratios of the medians and of the minima."""
     base, others = labels[0], labels[1:]
+    from ghostmlp.bench import blas_label     # here, not at the top: see step_speed.py
     one = {r["label"]: r for r in records}   # a record of each interpreter, for its facts
     lines = ["# One training step, side by side\n", f"Command: `{command}`\n",
              f"- iteration: {iteration}; float32, one BLAS thread per rank; medians and minima "
