@@ -12,14 +12,14 @@ import argparse
 import datetime
 import json
 import statistics
-import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from benchmarks import machine
 from ghostmlp import blas
-from ghostmlp.bench import MODELS, blas_label, build_network, synthetic_data
+from benchmarks.kernels_step import make_pairs, time_steps
+from ghostmlp.bench import MODELS, blas_label, build_network
 
 CASES = (("M", 256, 3), ("S", 1, 3000))      # model, batch, timed steps per round
 
@@ -47,23 +47,17 @@ def matmul_rates(repeats):
 
 
 def step_seconds(model, batch, steps):
-    """Per-step seconds (median, min) of `steps` float32 train_steps after two warm-ups."""
-    sizes = MODELS[model]
-    net = build_network(sizes, "float32")
-    pairs = [synthetic_data(sizes, batch, "float32", seed) for seed in (1, 2)]
-    for x, y in pairs:
-        net.train_step(x, y)
-    times = []
-    for i in range(steps):
-        x, y = pairs[i % 2]
-        t0 = time.perf_counter()
-        net.train_step(x, y)
-        times.append(time.perf_counter() - t0)
+    """(median, min) per-step seconds of `steps` float32 train_steps after two warm-ups, and
+    the step's flops (6 x weights x batch)."""
+    net = build_network(MODELS[model], "float32")
+    pairs = make_pairs(MODELS[model], batch, 2, 2, seed=1)
+    time_steps(net.train_step, pairs, 2, 1)
+    times = time_steps(net.train_step, pairs, steps, 1)
     return statistics.median(times), min(times), 6 * net.n_weights * batch
 
 
 def measure(rounds, repeats):
-    settings = [s for s in blas.available() if "/" not in s]
+    settings = blas.available(paths=False)
     results = {s: {"gemm": {}, "steps": {}} for s in settings}
     default = blas.active().setting
     with threadpool_limits(1):
@@ -72,7 +66,7 @@ def measure(rounds, repeats):
             for setting in settings:
                 blas.use(setting)
                 entry = results[setting]
-                entry["provider"] = machine.facts()["blas_provider"]
+                entry["provider"] = blas.active().describe()
                 for rate in machine.gemm_rates(repeats):
                     entry["gemm"][rate["shape"]] = max(entry["gemm"].get(rate["shape"], 0),
                                                        rate["gflops"])

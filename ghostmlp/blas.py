@@ -51,7 +51,9 @@ class Provider:
                              architecture=pool.get("architecture"),
                              threads=pool.get("num_threads"))
         if self.path is None and self.setting == "scipy":
-            facts.update(_scipy_build_blas())
+            import scipy
+            build = _build_blas(scipy)
+            facts.update(api=build.get("name"), version=build.get("version"))
         return facts
 
 
@@ -81,9 +83,9 @@ def active():
     return _active
 
 
-def available():
-    """The named settings that resolve here, and the files of the libraries numpy and scipy
-    use given as paths (the same libraries, reached by the path route)."""
+def available(paths=True):
+    """The named settings that resolve here, and (paths) the files of the libraries numpy
+    and scipy use given as paths (the same libraries, reached by the path route)."""
     settings = []
     for setting in ("numpy", "scipy", *WHEELS):
         try:
@@ -91,7 +93,7 @@ def available():
         except ValueError:
             continue
         settings.append(setting)
-        if setting in ("numpy", "scipy") and provider.path:
+        if paths and setting in ("numpy", "scipy") and provider.path:
             settings.append(provider.path)
     return settings
 
@@ -124,22 +126,12 @@ def _numpy():
 
 
 def _numpy_library():
-    """Path of the BLAS library numpy loaded: the threadpoolctl entry inside numpy's install
-    (a wheel's numpy.libs) or in the library folder numpy's build configuration names."""
+    """Path of the BLAS library numpy loaded: inside numpy's install (a wheel's numpy.libs)
+    or in the library folder numpy's build configuration names."""
     import numpy
     import numpy.linalg      # noqa: F401  (loads numpy's BLAS where it is a separate library)
-    root = os.path.dirname(os.path.dirname(numpy.__file__))
-    places = [os.path.join(root, "numpy.libs"), os.path.dirname(numpy.__file__)]
-    try:
-        places.append(numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]["lib directory"])
-    except (KeyError, TypeError, ValueError):
-        pass
-    for pool in _blas_pools():
-        path = pool.get("filepath") or ""
-        if any(place and os.path.dirname(os.path.realpath(path)) == os.path.realpath(place)
-               for place in places):
-            return path
-    return None
+    return _loaded_library(numpy, os.path.dirname(numpy.__file__),
+                           _build_blas(numpy).get("lib directory"))
 
 
 def _wheel_library(setting):
@@ -168,20 +160,26 @@ def _scipy_library():
     """Path of the BLAS library inside scipy's install (a wheel's scipy.libs), else None."""
     import scipy
     import scipy.linalg      # noqa: F401
-    root = os.path.dirname(os.path.dirname(scipy.__file__))
-    place = os.path.realpath(os.path.join(root, "scipy.libs"))
+    return _loaded_library(scipy)
+
+
+def _loaded_library(package, *folders):
+    """Path of a loaded BLAS library (threadpoolctl's view) in the folder a wheel of
+    `package` vendors its libraries in (NAME.libs beside it) or in one of `folders`; None."""
+    root = os.path.dirname(os.path.dirname(package.__file__))
+    places = {os.path.realpath(place) for place in
+              (os.path.join(root, package.__name__ + ".libs"), *folders) if place}
     for pool in _blas_pools():
         path = pool.get("filepath") or ""
-        if os.path.dirname(os.path.realpath(path)) == place:
+        if os.path.dirname(os.path.realpath(path)) in places:
             return path
     return None
 
 
-def _scipy_build_blas():
-    import scipy
+def _build_blas(package):
+    """The BLAS entry of numpy's or scipy's build configuration, {} where there is none."""
     try:
-        blas = scipy.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return {"api": blas.get("name"), "version": blas.get("version")}
+        return package.show_config(mode="dicts")["Build Dependencies"]["blas"]
     except (KeyError, TypeError, ValueError):
         return {}
 

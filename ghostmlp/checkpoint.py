@@ -202,8 +202,8 @@ def _save(net, path, extra):
     temporary = path + ".tmp"
     prefix = f"{path}: checkpoint not saved (any previous checkpoint there is unchanged): "
     files = []
-    _raise_on_every_rank(comm, _attempt(lambda: files.append(
-        _MPIFile(comm, temporary, True) if comm is not None else _LocalFile(temporary, True))),
+    _raise_first(_gathered(comm, _attempt(lambda: files.append(
+        _MPIFile(comm, temporary, True) if comm is not None else _LocalFile(temporary, True)))),
         prefix)
     out = files[0]
     rank = comm.Get_rank() if comm is not None else 0
@@ -236,13 +236,13 @@ def _save(net, path, extra):
     closing = _attempt(out.sync_close)      # always closed; a full disk may show only here
     failure = failure or closing
     # Every rank's rows must be on disk before rank 0 renames the file over the old one.
-    failures = [failure] if comm is None else comm.allgather(failure)
+    failures = _gathered(comm, failure)
     if not any(failures):
         published = _attempt(lambda: _publish(temporary, path)) if rank == 0 else None
         failures = [published] if comm is None else [comm.bcast(published, root=0)]
     if any(failures) and rank == 0 and os.path.exists(temporary):
         os.remove(temporary)        # the old checkpoint, if any, was never touched
-    _raise_on_every_rank(comm, failures, prefix)
+    _raise_first(failures, prefix)
 
 
 def _publish(temporary, path):
@@ -269,11 +269,13 @@ def _attempt(action):
     return None
 
 
-def _raise_on_every_rank(comm, failure, prefix=""):
-    """Raise the first rank's failure (from _attempt) on every rank, so that none waits;
-    `failure` may be the list of every rank's, already gathered."""
-    failures = failure if isinstance(failure, list) else (
-        [failure] if comm is None else comm.allgather(failure))
+def _gathered(comm, failure):
+    """Every rank's failure (from _attempt, or None), on every rank."""
+    return [failure] if comm is None else comm.allgather(failure)
+
+
+def _raise_first(failures, prefix=""):
+    """Raise the first rank's failure of _gathered's list, on every rank, so that none waits."""
     for found in failures:
         if found is not None:
             kind, message = found
@@ -490,7 +492,7 @@ def _read_arrays(net, source, header, path):
                 params.write_rows(layer, lo, blocks[0], blocks[1][:, 0], segment)
 
     comm, params = net.communicator, net.parameters
-    _raise_on_every_rank(comm, _attempt(read_own_rows))
+    _raise_first(_gathered(comm, _attempt(read_own_rows)))
     totals = _allreduce_sum(comm, [total % 2**64 for total in checksums.values()])
     for name, total in zip(checksums, totals):
         if int(total) != entries[name]["checksum"]:

@@ -60,12 +60,8 @@ class Agreement:
     def _allgather(self, failure, op):
         """Every rank's (failure or None, host), waiting watched."""
         from mpi4py import MPI
-        w = self.watch
-        w.op, w.layer, w.calls = op, -1, w.calls + 1
-        try:
+        with self.watch.call(op):
             gathered = self._steps.allgather((failure, MPI.Get_processor_name()))
-        finally:
-            w.calls += 1
         return [(message, host) if message is not None else None for message, host in gathered]
 
 

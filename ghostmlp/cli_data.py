@@ -29,7 +29,7 @@ def read_dataset(args, comm, dtype, agreement):
         return X, y, "digits"
     if mapped(args):
         X, y = agreement.run("mapping the data", lambda: map_files(args))
-        data.read_on_root(lambda: check_mapped(args), comm)     # one clear error, every rank
+        data.read_on_root(lambda: check_mapped(X, y, args), comm)   # one clear error, every rank
         return X, y, os.path.abspath(args.inputs)
     X, y = data.read_on_root(lambda: read_files(args, dtype), comm)
     if len(X) != len(y):
@@ -50,11 +50,10 @@ def map_files(args):
     return (X.reshape(len(X), -1) if X.ndim > 2 else X), y
 
 
-def check_mapped(args):
-    """Raise a ValueError naming the file unless the .npy pair is a data set train can map:
-    numbers X[n, ...], and class indices y[n] >= 0 or rows Y[n, k]. Returns an empty
-    array, for read_on_root to relay (it broadcasts arrays or an error)."""
-    X, y = map_files(args)
+def check_mapped(X, y, args):
+    """Raise a ValueError naming the file unless the mapped .npy pair (map_files) is a data
+    set train can map: numbers X[n, ...], and class indices y[n] >= 0 or rows Y[n, k].
+    Returns an empty array, for read_on_root to relay (it broadcasts arrays or an error)."""
     if X.ndim < 2 or len(X) == 0 or X.dtype.kind not in "biuf":
         raise ValueError(f"{args.inputs}: expected numbers, one row per sample, got "
                          f"{X.dtype} of shape {X.shape}")

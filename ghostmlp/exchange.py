@@ -129,19 +129,9 @@ class Exchange:
         finally:
             self.messages, self.bytes, self.collectives, self.seconds = saved
 
-    @contextlib.contextmanager
     def watched(self, op):
-        """Note a blocking call outside the step (no layer) in the watch; inside another
-        watched call (a checkpoint's save gathering a layer) the outer one stays noted."""
-        w = self.watch
-        if w.calls & 1:
-            yield
-            return
-        w.op, w.layer, w.calls = op, -1, w.calls + 1
-        try:
-            yield
-        finally:
-            w.calls += 1
+        """Note a blocking call outside the step (no layer) in the watch (Watch.call)."""
+        return self.watch.call(op)
 
     def _count(self, kind):
         self.collectives[kind] = self.collectives.get(kind, 0) + 1
@@ -168,7 +158,7 @@ class Exchange:
 
         rows[n_own + 2, B]: row 0 (ghostTop) goes to prev, row n_own + 1 (ghostBottom) to
         next; prev's ghostBottom delta arrives in inbox[0], next's ghostTop delta in inbox[1]
-        (a [2, B] buffer), for add_reverse_halo to add to rows 1 and n_own.
+        (a [2, B] buffer), for the caller to add to rows 1 and n_own.
         """
         w = self.workers
         return Persistent([
@@ -210,7 +200,7 @@ class Exchange:
 
     def allgather_rows(self, full, counts, everyone=False):
         """The gather of each working rank's rows of full[n, B] in place, counts[r] rows each,
-        as a persistent collective (MPI 4; an MPI 3 library gathers when it is started).
+        as a persistent collective (MPI 4; an older library gathers when it is started).
 
         everyone=True gathers over all ranks, a master included with no rows of its own.
         Collective: every rank makes it at the same point.

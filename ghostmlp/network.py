@@ -10,7 +10,7 @@ from ghostmlp.schedule import Schedule, resolve as resolve_schedule
 from ghostmlp.partition import check_layout, connectivity_mask, edge_count, slice_sizes
 from ghostmlp.validate import (
     check_count, check_flag, check_grid, check_inputs, check_layer, check_network, check_output,
-    check_positive, check_sample_weight, check_targets, check_weight_pairs)
+    check_positive, check_sample_weight, check_targets, check_weight_pairs, float_dtype)
 
 ACTIVATIONS = {
     "sigmoid": _kernels.SIGMOID,
@@ -87,7 +87,7 @@ class Network:
         self._blocks_given = blocks
         self._lay_out_ranks(ranks)
         self.seed = int(seed)
-        self.dtype = np.dtype(dtype).newbyteorder("=")     # ">f8" names a precision; kernels compute natively
+        self.dtype = float_dtype(dtype)     # ">f8" names a precision; kernels compute natively
         self.loss = loss
         self.layers = []            # (kind, size, activation); the input's activation is None
         self.epochs_trained = 0

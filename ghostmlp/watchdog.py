@@ -1,4 +1,5 @@
 """The stall watchdog: a thread that ends the job when a communication call makes no progress."""
+import contextlib
 import os
 import threading
 import time
@@ -18,6 +19,20 @@ class Watch:
 
     def __init__(self):
         self.calls, self.op, self.layer = 0, "", -1
+
+    @contextlib.contextmanager
+    def call(self, op, layer=-1):
+        """Note one blocking call (op, layer) around what runs inside; inside another noted
+        call (a checkpoint's save gathering a layer) the outer one stays noted. The step's
+        own calls write the fields inline instead: a context manager costs more there."""
+        if self.calls & 1:
+            yield
+            return
+        self.op, self.layer, self.calls = op, layer, self.calls + 1
+        try:
+            yield
+        finally:
+            self.calls += 1
 
 
 class Watchdog:

@@ -168,7 +168,7 @@ KERNEL_TESTS = ["tests/test_kernels.py", "tests/test_network.py::test_one_sgd_st
                 "tests/test_step.py"]
 
 
-@pytest.mark.parametrize("setting", [s for s in SETTINGS if s != "numpy" and os.sep not in s])
+@pytest.mark.parametrize("setting", [s for s in blas.available(paths=False) if s != "numpy"])
 def test_the_kernel_suite_passes_on_every_provider(setting, tmp_path):
     """The kernels against their literal numpy formulas, the networks against central
     differences, the steps against LayerStack: all of it once more on each other library
