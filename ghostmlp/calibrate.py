@@ -227,7 +227,7 @@ def _time_operation(comm, op, values, trials):
         run = lambda: ex.comm.Iallreduce(MPI.IN_PLACE, vector, op=MPI.SUM).Wait()
         nbytes = vector.nbytes
     if persistent is not None:
-        run = lambda: (ex.start(persistent), ex.wait(persistent, op))
+        run = lambda: (ex.start(persistent), ex.wait(persistent))
     for _ in range(3):
         run()
     comm.Barrier()

@@ -21,7 +21,6 @@ previous checkpoint intact, and a failed write (a full disk) removes PATH.tmp an
 OSError naming PATH. A reader checks every extent the header declares against the file's
 size before allocating. Nothing in the file is ever executed (no pickle).
 """
-import contextlib
 import json
 import math
 import os
@@ -176,14 +175,13 @@ def save(net, path, extra=None):
     """
     if net.parameters is None:
         raise RuntimeError("save: call initialize() first")
-    with _watched(net, "checkpoint save"):
-        _save(net, path, extra)
+    _watched(net, "checkpoint save", _save, net, path, extra)
 
 
-def _watched(net, op):
-    """The network's stall watch around a checkpoint's collective I/O (none when serial)."""
+def _watched(net, op, call, *args):
+    """call(*args) as one call of the network's stall watchdog (none when serial)."""
     exchange = net.engine.exchange
-    return exchange.watched(op) if exchange is not None else contextlib.nullcontext()
+    return exchange.watched_call(op, call, *args) if exchange is not None else call(*args)
 
 
 def _save(net, path, extra):
@@ -429,8 +427,7 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=Non
                            stall_timeout)
         except KeyError as error:
             raise ValueError(f"{path}: the checkpoint header lacks the key {error}") from None
-        with _watched(net, "checkpoint load"):
-            _read_arrays(net, source, header, path)
+        _watched(net, "checkpoint load", _read_arrays, net, source, header, path)
     finally:
         source.close()
     net.epochs_trained = header["state"]["epochs_trained"]

@@ -2,7 +2,7 @@
 import sys
 import time
 
-from ghostmlp.watchdog import Watch, Watchdog
+from ghostmlp.watchdog import Watch, Watchdog, watched
 
 # How long a failing rank waits for the others to fail too before it aborts the job.
 AGREE_SECONDS = 5
@@ -57,11 +57,11 @@ class Agreement:
             raise RanksFailed(describe(failures))
         return result
 
+    @watched(layer=None)
     def _allgather(self, failure, op):
-        """Every rank's (failure or None, host), waiting watched."""
+        """Every rank's (failure or None, host); op names the wait for the watchdog."""
         from mpi4py import MPI
-        with self.watch.call(op):
-            gathered = self._steps.allgather((failure, MPI.Get_processor_name()))
+        gathered = self._steps.allgather((failure, MPI.Get_processor_name()))
         return [(message, host) if message is not None else None for message, host in gathered]
 
 

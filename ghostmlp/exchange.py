@@ -7,7 +7,7 @@ from mpi4py import MPI
 
 from ghostmlp import defaults
 from ghostmlp.partition import gradient_buckets
-from ghostmlp.watchdog import STALL_EXIT, Watch, Watchdog
+from ghostmlp.watchdog import STALL_EXIT, Watch, Watchdog, watched
 
 # Tags of halo messages, named after the receiving slot: a value for the receiver's
 # ghostTop (the sender's last neuron) or for its ghostBottom (the sender's first neuron).
@@ -78,8 +78,9 @@ class Exchange:
     ranks. Across replicas, the ranks of one model rank reduce their gradients.
     Counters: point-to-point messages and bytes sent, collective calls by kind, seconds
     spent inside MPI calls (waits included), and the training steps and their seconds.
-    Every blocking call is noted in `watch` (ghostmlp.watchdog.Watch); with stall_timeout
-    > 0 a watchdog ends the whole job when one makes no progress for that many seconds.
+    Its blocking calls, and the step's, are @watched calls of `watch`
+    (ghostmlp.watchdog): with stall_timeout > 0 a watchdog ends the whole job when one
+    makes no progress for that many seconds.
     """
 
     def __init__(self, comm, master=False, grid=None, stall_timeout=defaults.STALL_TIMEOUT):
@@ -129,9 +130,11 @@ class Exchange:
         finally:
             self.messages, self.bytes, self.collectives, self.seconds = saved
 
-    def watched(self, op):
-        """Note a blocking call outside the step (no layer) in the watch (Watch.call)."""
-        return self.watch.call(op)
+    @watched()
+    def watched_call(self, op, call, *args):
+        """call(*args), watched as one blocking call `op` (a checkpoint's collective I/O),
+        whatever calls of the exchange it makes inside."""
+        return call(*args)
 
     def _count(self, kind):
         self.collectives[kind] = self.collectives.get(kind, 0) + 1
@@ -174,26 +177,17 @@ class Exchange:
         if persistent.run is None:
             MPI.Prequest.Startall(persistent.requests)
         else:
-            w = self.watch
-            w.op, w.calls = persistent.kind, w.calls + 1
-            try:
-                persistent.run()
-            finally:
-                w.calls += 1
+            persistent.run()
         self.messages += persistent.messages
         self.bytes += persistent.nbytes
         if persistent.kind:
             self._count(persistent.kind)
         self.seconds += MPI.Wtime() - begin
 
-    def wait(self, persistent, op):
-        """Wait for what start() started; `op` names it for the watchdog."""
-        begin, w = MPI.Wtime(), self.watch
-        w.op, w.calls = op, w.calls + 1
-        try:
-            MPI.Request.Waitall(persistent.requests)
-        finally:
-            w.calls += 1
+    def wait(self, persistent):
+        """Wait for what start() started."""
+        begin = MPI.Wtime()
+        MPI.Request.Waitall(persistent.requests)
         self.seconds += MPI.Wtime() - begin
 
     # ----------------------------------------------------------- collectives
@@ -231,45 +225,45 @@ class Exchange:
         return Persistent([], kind="reduce_scatter", run=lambda: self.workers.Reduce_scatter(
             partial, own, sizes, op=MPI.SUM))
 
+    @watched("allreduce", layer=None)
     def allreduce_sum(self, array, across="model"):
         """array := its sum over the replica's ranks (across="model": each rank's share of a
         whole layer) or over the replicas ("replicas"), in place; not per step."""
-        with self.watched("allreduce"):
-            (self.model if across == "model" else self.replicas).Allreduce(
-                MPI.IN_PLACE, array, op=MPI.SUM)
+        (self.model if across == "model" else self.replicas).Allreduce(
+            MPI.IN_PLACE, array, op=MPI.SUM)
 
+    @watched("reduce", layer=None)
     def reduce_sum(self, array, root):
         """array := its sum over the replica's ranks, on rank `root` of comm only (in place);
         only root's replica takes part, the others keep theirs."""
         model_size = self.model.Get_size()
         if self.rank // model_size != root // model_size:
             return
-        with self.watched("reduce"):
-            if self.rank == root:
-                self.model.Reduce(MPI.IN_PLACE, array, op=MPI.SUM, root=root % model_size)
-            else:
-                self.model.Reduce(array, None, op=MPI.SUM, root=root % model_size)
+        if self.rank == root:
+            self.model.Reduce(MPI.IN_PLACE, array, op=MPI.SUM, root=root % model_size)
+        else:
+            self.model.Reduce(array, None, op=MPI.SUM, root=root % model_size)
 
+    @watched("allgather of samples", layer=None)
     def allgather_samples(self, rows, counts):
         """[sum(counts), n] on every rank: the replicas' rows[counts[d], n], replica by replica."""
         n = rows.shape[1]
         full = np.empty((sum(counts), n), dtype=rows.dtype)
         sizes = [count * n for count in counts]
         start = MPI.Wtime()
-        with self.watched("allgather of samples"):
-            self.replicas.Allgatherv(rows, [full, (sizes, [sum(sizes[:d])
-                                                          for d in range(len(sizes))])])
+        self.replicas.Allgatherv(rows, [full, (sizes, [sum(sizes[:d])
+                                                      for d in range(len(sizes))])])
         self._count("allgather")
         self.seconds += MPI.Wtime() - start
         return full
 
+    @watched("allreduce of statistics", layer=None)
     def summarise(self, values):
         """(max, mean) over all ranks of each of a list of floats, as two float64 arrays."""
         local = np.asarray(values, dtype=np.float64)
         maxima, totals = np.empty_like(local), np.empty_like(local)
-        with self.watched("allreduce of statistics"):
-            self.comm.Allreduce(local, maxima, op=MPI.MAX)
-            self.comm.Allreduce(local, totals, op=MPI.SUM)
+        self.comm.Allreduce(local, maxima, op=MPI.MAX)
+        self.comm.Allreduce(local, totals, op=MPI.SUM)
         return maxima, totals / self.size
 
 
@@ -317,6 +311,7 @@ class GradientReducer:
             self.buckets.append((low, top, values))
             top = low - 1
         self._requests = []
+        self.watch = exchange.watch
 
     def layer_done(self, l):
         """Post the next bucket if layer l, now done, is its lowest; let the posted ones move.
@@ -348,18 +343,18 @@ class GradientReducer:
         Nothing is applied when the summed loss (known with the first bucket) is not
         finite: a replica's inputs or the training went wrong, and every rank sees it.
         """
-        ex, w = self.exchange, self.exchange.watch
         for request, (first, last, _) in zip(self._requests, self.buckets):
-            start = MPI.Wtime()
-            w.op, w.layer, w.calls = "gradient allreduce", first, w.calls + 1
-            try:
-                request.Wait()
-            finally:
-                w.calls += 1
-            ex.seconds += MPI.Wtime() - start
+            self._wait(request, first)
             if np.isfinite(self.loss_slot[0]):
                 apply(first, last)
         self._requests = []
+
+    @watched("gradient allreduce")
+    def _wait(self, request, l):
+        """Wait for the bucket whose lowest layer is l."""
+        start = MPI.Wtime()
+        request.Wait()
+        self.exchange.seconds += MPI.Wtime() - start
 
 
 class StepExchange:
@@ -372,7 +367,7 @@ class StepExchange:
     def __init__(self, exchange, layout, buffers, reducer=None):
         self.exchange, self.layout, self.buffers = exchange, layout, buffers
         self.reducer = reducer      # a GradientReducer across replicas, or None
-        self.watch = exchange.watch     # the layer of each call, for the stall watchdog
+        self.watch = exchange.watch     # its calls are the exchange's, for the watchdog
         self.last = len(layout.layers) - 1
         self._views = {}
         self._persistent = {}
@@ -416,9 +411,9 @@ class StepExchange:
     def post_halo(self, l, batch):
         self.exchange.start(self._requests("halo", l, batch))
 
+    @watched("halo wait")
     def wait_halo(self, l, batch):
-        self.watch.layer = l
-        self.exchange.wait(self._requests("halo", l, batch), "halo wait")
+        self.exchange.wait(self._requests("halo", l, batch))
 
     def gather(self, l, batch):
         self._run("allgather", l, batch)
@@ -432,11 +427,11 @@ class StepExchange:
     def reduce_scatter(self, l, batch):
         self._run("reduce_scatter", l, batch)
 
-    def _run(self, kind, l, batch):
-        self.watch.layer = l
-        persistent = self._requests(kind, l, batch)
+    @watched()
+    def _run(self, op, l, batch):
+        persistent = self._requests(op, l, batch)
         self.exchange.start(persistent)
-        self.exchange.wait(persistent, kind)
+        self.exchange.wait(persistent)
 
     def gradients_done(self, l):
         self.reducer.layer_done(l)

@@ -1,54 +1,71 @@
-"""The stall watchdog: a thread that ends the job when a communication call makes no progress."""
-import contextlib
+"""The stall watchdog: a thread that ends the job when a communication call makes no progress.
+
+The calls it watches cost nothing extra: a function marked @watched is only entered in a
+table of code objects, and the watchdog finds the calls in progress by looking at the
+threads' stacks (sys._current_frames) about once a second.
+"""
 import os
+import sys
 import threading
 import time
 import weakref
 
 STALL_EXIT = 3          # the job's exit status when the watchdog ends it
 
+_WATCHED = {}           # code object -> (op or None: the frame's local `op`, layer's local name)
+
+
+def watched(op=None, layer="l"):
+    """Mark a method of an object with a `watch` attribute as a blocking communication call.
+
+    op names the call in the watchdog's message (None: the call's own argument `op`);
+    layer is the name of its argument holding the weight layer (missing: no layer). The
+    method itself is returned unchanged.
+    """
+    def mark(function):
+        _WATCHED[function.__code__] = (op, layer)
+        return function
+    return mark
+
 
 class Watch:
-    """What one rank's communication is doing, written by the exchange around each blocking call.
+    """The token that makes calls one watchdog's: a watched call belongs to the Watch that
+    its object's `watch` attribute holds (an exchange's, an agreement's)."""
+    __slots__ = ("__weakref__",)
 
-    calls counts the starts and the ends of the calls, so that it is odd inside one; op
-    and layer name the call (layer -1: not a layer's). Two or three attribute writes a
-    call, no lock and no clock: the watchdog samples them.
-    """
-    __slots__ = ("calls", "op", "layer", "__weakref__")
-
-    def __init__(self):
-        self.calls, self.op, self.layer = 0, "", -1
-
-    @contextlib.contextmanager
-    def call(self, op, layer=-1):
-        """Note one blocking call (op, layer) around what runs inside; inside another noted
-        call (a checkpoint's save gathering a layer) the outer one stays noted. The step's
-        own calls write the fields inline instead: a context manager costs more there."""
-        if self.calls & 1:
-            yield
-            return
-        self.op, self.layer, self.calls = op, layer, self.calls + 1
-        try:
-            yield
-        finally:
-            self.calls += 1
+    def current(self, frames, skip):
+        """The outermost watched call of this watch in progress on any thread but `skip`,
+        as (frame, op, layer), or None. frames: sys._current_frames()."""
+        found = None
+        for thread, frame in frames.items():
+            if thread == skip:
+                continue
+            while frame is not None:
+                marked = _WATCHED.get(frame.f_code)
+                if marked is not None:
+                    names = frame.f_locals
+                    owner = names.get("self")
+                    if getattr(owner, "watch", None) is self:
+                        op, layer = marked
+                        found = (frame, op or names.get("op", "?"), names.get(layer, -1))
+                frame = frame.f_back
+        return found
 
 
 class Watchdog:
-    """A daemon thread that ends the job when `watch` stays inside one call for `timeout` s.
+    """A daemon thread that ends the job when one call of `watch` lasts `timeout` s.
 
-    It looks every min(1 s, timeout / 10): a count that is odd and unchanged since the
-    first look at it is a stalled call. Then it writes one line naming `where` (rank and
-    host), the operation and the layer to stderr, gives the launcher a moment to forward
-    it, and calls abort() (MPI_Abort: the launcher ends every rank, also on hosts it can no
-    longer reach, where a plain exit of this process would leave it waiting). The thread
-    ends by itself when the watch is gone (its exchange was freed) or on stop().
+    It looks every `period` s (default min(1 s, timeout / 10)): the same frame of a watched call, seen for that
+    long, is a stalled call. Then it writes one line naming `where` (rank and host), the
+    operation and the layer to stderr, gives the launcher a moment to forward it, and calls
+    abort() (MPI_Abort: the launcher ends every rank, also on hosts it can no longer reach,
+    where a plain exit of this process would leave it waiting). The thread ends by itself
+    when the watch is gone (its exchange was freed) or on stop().
     """
 
-    def __init__(self, watch, timeout, where, abort, grace=1.0):
+    def __init__(self, watch, timeout, where, abort, grace=1.0, period=None):
         self.timeout, self.where, self.abort, self.grace = float(timeout), where, abort, grace
-        self.period = min(1.0, self.timeout / 10)
+        self.period = min(1.0, self.timeout / 10) if period is None else period
         self._watch = weakref.ref(watch)
         self._stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="ghostmlp-stall-watchdog",
@@ -59,23 +76,25 @@ class Watchdog:
         self._stopped.set()
 
     def _run(self):
-        seen, since = -1, time.monotonic()
+        me, seen, since = threading.get_ident(), None, 0.0
         while not self._stopped.wait(self.period):
             watch = self._watch()
             if watch is None:
                 return
-            calls, now = watch.calls, time.monotonic()
-            if calls != seen or not calls & 1:
-                seen, since = calls, now
-            elif now - since >= self.timeout:
-                self._end(watch, now - since)
-                return
+            call, now = watch.current(sys._current_frames(), me), time.monotonic()
             del watch
+            # The frame itself is held until the next look, so that a later call cannot
+            # reuse its identity.
+            if call is None or seen is None or call[0] is not seen[0]:
+                seen, since = call, now
+            elif now - since >= self.timeout:
+                self._end(call[1], call[2], now - since)
+                return
 
-    def _end(self, watch, waited):
-        layer = f"layer {watch.layer}" if watch.layer >= 0 else "no layer"
+    def _end(self, op, layer, waited):
+        layer = f"layer {layer}" if isinstance(layer, int) and layer >= 0 else "no layer"
         message = (f"ghostmlp: stall: {self.where} made no progress for {waited:.0f} s in "
-                   f"{watch.op} ({layer}); ending the job (stall_timeout {self.timeout:g} s)\n")
+                   f"{op} ({layer}); ending the job (stall_timeout {self.timeout:g} s)\n")
         os.write(2, message.encode())       # unbuffered: no lock another thread may hold
         time.sleep(self.grace)
         self.abort()
