@@ -47,7 +47,8 @@ class Watch:
                     owner = names.get("self")
                     if getattr(owner, "watch", None) is self:
                         op, layer = marked
-                        found = (frame, op or names.get("op", "?"), names.get(layer, -1))
+                        found = (frame, op or names.get("op", "?"),
+                                 names.get(layer, -1) if layer else -1)
                 frame = frame.f_back
         return found
 
