@@ -2,6 +2,7 @@
 import datetime
 import itertools
 import json
+import math
 import os
 import resource
 import time
@@ -13,22 +14,29 @@ from scipy.optimize import nnls
 from ghostmlp import _kernels
 from ghostmlp.bench import machine_facts
 from ghostmlp.exchange import Exchange
-from ghostmlp.machine import MACHINE_FORMAT, OPERATIONS, collective_seconds, collective_terms
+from ghostmlp.machine import (MACHINE_FORMAT, OPERATIONS, Machine, collective_seconds,
+                              collective_terms)
 
 # GEMMs C[m, n] = A[m, k] B[k, n] with one dimension small (m: forward and delta GEMMs at
-# batch m; k: gradient GEMMs; n: thin slices) and the other two large, either size of
-# LARGE: a large operand in the caches, and one that streams from memory as a big
-# layer's weights do.
+# batch m; k: gradient GEMMs; n: thin slices) and the other two large, each size of
+# LARGE: operands in the level-1 and level-2 caches (64, 256, 512), and ones that stream
+# from memory as a big layer's weights do (4096). No size in between: a layer of 2048 x
+# 2048 timed alone stays in a large last-level cache that a network's layers together
+# would not fit in.
 GEMM_SMALL = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-GEMM_LARGE = (512, 4096)
+GEMM_LARGE = (64, 256, 512, 4096)
 CUBE_SMALLEST = 32      # the smallest cube timed (smaller ones: mostly the wrapper)
 CUBE_REPEATS = 20
 BANDWIDTH_BYTES = 64 * 2**20
+CACHED_REPEATS = 200    # copies per timing of a pass that fits in the cache
 REDUCE_BYTES = 8 * 2**20
 # float32 values per rank of each timed message: p2p sends this many to each neighbour,
 # a collective among p ranks moves p times this many in all.
 MESSAGE_VALUES = (1, 8, 64, 512, 4096, 32768, 262144, 2097152, 8388608)
-TRIAL_SECONDS = 2e-3    # each trial repeats the call for about this long
+TRIAL_SECONDS = 2e-3
+OVERHEAD_LAYERS = (2, 6)    # weight layers of the small networks of step_overheads
+OVERHEAD_WIDTH = 4          # their neurons per working rank and layer
+OVERHEAD_STEPS = 200    # each trial repeats the call for about this long
 MAX_LINES = 4           # fitted α-β lines per operation, by message size
 QUICK = {"small": (1, 16, 256), "large": (256, 1024), "values": (1, 64, 4096, 262144), "trials": 2,
          "repeats": 1, "rounds": 1}
@@ -53,17 +61,24 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
             baseline = _slowest(work, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0)
             gemm = [entry for dtype in dtypes
                     for entry in gemm_rates(work, dtype, profile["small"], profile["large"],
-                                            profile["repeats"], say)]
+                                            profile["repeats"], say, profile["rounds"])]
             # rounds, one after another: each figure is its best round's (load comes and goes)
-            rounds = [(stream_rates(work, profile["repeats"] + 1),
+            cache = cache_bytes()
+            rounds = [(stream_rates(work, profile["repeats"] + 1, cache),
                        communication_points(work, profile["values"], profile["trials"])
                        if work.Get_size() > 1 else None) for _ in range(profile["rounds"])]
             bandwidth = max(stream[0] for stream, _ in rounds)
             gamma = min(stream[1] for stream, _ in rounds)
-            say(f"  bandwidth: {bandwidth / 1e9:.1f} GB/s per rank (copy, read + write); "
-                f"sum: {gamma * 1e9:.3f} ns per byte")
+            cached = max(stream[2] for stream, _ in rounds) if cache else None
+            say(f"  bandwidth: {bandwidth / 1e9:.1f} GB/s per rank (copy, read + write)"
+                + (f", {cached / 1e9:.1f} GB/s within {cache // 1024} KiB" if cache else "")
+                + f"; sum: {gamma * 1e9:.3f} ns per byte")
             comms = (communication(work.Get_size(), [points for _, points in rounds], gamma, say)
                      if work.Get_size() > 1 else None)
+            rates = {"format": MACHINE_FORMAT, "kind": "measured", "gemm": gemm,
+                     "comm": comms, "bandwidth_bytes_per_s": bandwidth, "cache_bytes": cache,
+                     "cached_bandwidth_bytes_per_s": cached, "memory_bytes_per_rank": 1.0}
+            overheads = step_overheads(work, Machine(rates), say)
             facts = machine_facts()
         node = work.Split_type(MPI.COMM_TYPE_SHARED)
         per_node = int(_slowest(work, node.Get_size()))
@@ -84,8 +99,55 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
         "ranks_per_node": per_node, "oversubscribed": bool(cores and per_node > cores),
         "memory_bytes_per_node": node_bytes, "memory_bytes_per_rank": node_bytes / per_node,
         "baseline_bytes_per_rank": baseline, "bandwidth_bytes_per_s": bandwidth,
-        "gemm": gemm, "comm": comms, "facts": facts, "notes": notes,
+        "cache_bytes": cache, "cached_bandwidth_bytes_per_s": cached,
+        "gemm": gemm, "comm": comms, "step_overheads": overheads, "facts": facts,
+        "notes": notes,
     }
+
+
+def step_overheads(comm, machine, say):
+    """{kind: {step_s, layer_s}}: what ghostmlp's own step costs beyond what `machine`
+    predicts for it (the Python and the calls around the arithmetic and the messages), per
+    step and per weight layer, for each layout kind of plan.overhead_kinds on comm's ranks.
+
+    Measured on small networks (OVERHEAD_WIDTH neurons a rank per layer, batch 1, float32,
+    OVERHEAD_LAYERS weight layers), timed as the harness times steps (a barrier, then one
+    step; the slowest rank's; the median of OVERHEAD_STEPS), less their prediction; the two
+    depths give the share per layer. "one rank": every rank's own network at once.
+    """
+    from ghostmlp import plan
+    p, found = comm.Get_size(), {}
+    for kind, layout in plan.overhead_kinds(p).items():
+        residual = []
+        for depth in OVERHEAD_LAYERS:
+            sizes = [OVERHEAD_WIDTH * layout.grid[1]] * (depth + 1)
+            measured = _step_seconds(comm, sizes, layout)
+            residual.append(measured - plan.predict(sizes, 1, layout, machine).total_s)
+        (low, high), (short, deep) = OVERHEAD_LAYERS, residual
+        layer = max(0.0, (deep - short) / (high - low))
+        found[kind] = {"step_s": max(0.0, short - low * layer), "layer_s": layer}
+        say(f"  step overhead, {kind}: {found[kind]['step_s'] * 1e6:.1f} us a step, "
+            f"{layer * 1e6:.2f} us a layer")
+    return found
+
+
+def _step_seconds(comm, sizes, layout):
+    """The median over OVERHEAD_STEPS of one train_step's seconds (its slowest rank's) of
+    a network of `sizes` on `layout` (grid (1, 1): each rank's own, on MPI.COMM_SELF)."""
+    from ghostmlp.bench import build_network, synthetic_data
+    own = layout.grid == (1, 1)
+    net = build_network(sizes, comm=MPI.COMM_SELF if own else comm, stall_timeout=0,
+                        batch_size=1, **layout.options())
+    X, y = synthetic_data(sizes, 1)
+    times = []
+    for _ in range(OVERHEAD_STEPS + 5):
+        comm.Barrier()
+        start = MPI.Wtime()
+        net.train_step(X, y)
+        times.append(MPI.Wtime() - start)
+    slowest = np.empty(len(times))
+    comm.Allreduce(np.array(times), slowest, op=MPI.MAX)
+    return float(np.median(slowest[5:]))
 
 
 def write(machine, path):
@@ -110,44 +172,53 @@ def _best_seconds(comm, run, repeats):
     return _slowest(comm, best)
 
 
-def gemm_rates(comm, dtype, small, large, repeats, say):
+def _call_seconds(comm, run, repeats):
+    """Seconds per call of run(), timed in loops of calls lasting about TRIAL_SECONDS
+    (_best_seconds of the loop; the same count of calls on every rank)."""
+    start = time.perf_counter()
+    run()
+    once = _slowest(comm, time.perf_counter() - start)
+    calls = int(comm.allreduce(max(1, min(10_000, int(TRIAL_SECONDS / max(once, 1e-7)))),
+                               op=MPI.MIN))
+
+    def loop():
+        for _ in range(calls):
+            run()
+    return _best_seconds(comm, loop, repeats) / calls
+
+
+def gemm_rates(comm, dtype, small, large, repeats, say, rounds=1):
     """[{dtype, m, n, k, call, flops_per_s}]: the BLAS calls of the kernels, through their own binding.
 
     One of m, n, k small, the others each of `large`: gemm, but where the kernels call
     level 2 at batch 1: gemv (m = 1: forward and delta products) and ger (k = 1: plain
-    SGD's update).
-    Cubes s x s x s give the rate of small GEMMs, less the wrapper's time (a 1 x 1 x 1
-    call's), where that leaves a tenth or more of the time measured.
+    SGD's update); k small accumulates into C (C += A B), as the gradient GEMM does.
+    Cubes s x s x s give the rate of small GEMMs. Each time is a call's in a loop of calls,
+    less the wrapper's time (a 1 x 1 x 1 call's: the step calls BLAS from compiled code),
+    keeping a tenth or more of it; a cube left with less is not kept (too small to time).
+    Every shape is timed once a round, its best round kept: a slow spell of the machine
+    then costs one round of some shapes, not every repeat of one.
     """
-    gemm, gemv, ger = _kernels.gemm, _kernels.gemv, _kernels.ger
-    rng = np.random.default_rng(comm.Get_rank())
+    gemm = _kernels.gemm
     one = np.ones((1, 1), dtype=dtype, order="F")
-    overhead = _best_seconds(comm, lambda: gemm(1.0, one, one, 0.0, one),
-                             CUBE_REPEATS)
+    overhead = _call_seconds(comm, lambda: gemm(1.0, one, one, 0.0, one), CUBE_REPEATS)
+    shapes = [(f, s, b) for f in "mnk" for s in small for b in large if s < b] + [
+        ("cube", s, s) for s in small if s >= CUBE_SMALLEST]
+    best = {}
+    for _ in range(rounds):
+        for family, size, big in shapes:
+            call, seconds = _time_gemm(comm, dtype, family, size, big,
+                                       CUBE_REPEATS if family == "cube" else repeats)
+            best[family, size, big] = call, min(seconds, best.get((family, size, big),
+                                                                  (call, math.inf))[1])
     entries = []
-    for family, size, big in [(f, s, b) for f in "mnk" for s in small for b in large
-                              if s < b] + [
-            ("cube", s, s) for s in small if s >= CUBE_SMALLEST]:
+    for (family, size, big), (call, seconds) in best.items():
+        if family == "cube" and seconds - overhead < 0.1 * seconds:
+            continue
         m, n, k = (size,) * 3 if family == "cube" else (size if family == d else big
                                                          for d in "mnk")
-        if size == 1 and family in "mk":
-            w = np.asfortranarray(rng.random((big, big)).astype(dtype))
-            x, y = (rng.random(big).astype(dtype) for _ in range(2))
-            call, run = ("gemv", lambda: gemv(1.0, w, x, 0.0, y)) if (
-                family == "m") else ("ger", lambda: ger(1.0, x, y, w))
-        else:
-            a = np.asfortranarray(rng.random((m, k)).astype(dtype))
-            b = np.asfortranarray(rng.random((k, n)).astype(dtype))
-            c = np.zeros((m, n), dtype=dtype, order="F")
-            call, run = "gemm", lambda: gemm(1.0, a, b, 0.0, c)
-        run()
-        seconds = _best_seconds(comm, run, CUBE_REPEATS if family == "cube" else repeats)
-        if family == "cube":
-            if seconds - overhead < 0.1 * seconds:
-                continue                # too small to time from Python
-            seconds -= overhead
         entries.append({"dtype": dtype, "m": m, "n": n, "k": k, "call": call,
-                        "flops_per_s": 2.0 * m * n * k / seconds})
+                        "flops_per_s": 2.0 * m * n * k / max(seconds - overhead, 0.1 * seconds)})
     for family, big in ((f, b) for f in "mnk" for b in large):
         say(f"  {dtype}, small {family}, others {big}: " + ", ".join(
             f"{e[family]}: {e['flops_per_s'] / 1e9:.1f}" for e in entries
@@ -157,9 +228,29 @@ def gemm_rates(comm, dtype, small, large, repeats, say):
     return entries
 
 
-def stream_rates(comm, repeats):
+def _time_gemm(comm, dtype, family, size, big, repeats):
+    """(call, seconds per call) of one shape of gemm_rates, on operands made for it."""
+    gemm, gemv, ger = _kernels.gemm, _kernels.gemv, _kernels.ger
+    m, n, k = (size,) * 3 if family == "cube" else (size if family == d else big for d in "mnk")
+    if size == 1 and family in "mk":
+        w = np.full((big, big), 0.5, dtype=dtype, order="F")
+        x, y = np.full(big, 0.5, dtype=dtype), np.full(big, 0.5, dtype=dtype)
+        call, run = ("gemv", lambda: gemv(1.0, w, x, 0.0, y)) if (
+            family == "m") else ("ger", lambda: ger(1e-3, x, y, w))
+    else:
+        a = np.full((m, k), 0.5, dtype=dtype, order="F")
+        b = np.full((k, n), 0.5, dtype=dtype, order="F")
+        c = np.zeros((m, n), dtype=dtype, order="F")
+        beta = 1.0 if family == "k" else 0.0
+        call, run = "gemm", lambda: gemm(1e-3, a, b, beta, c)
+    run()
+    return call, _call_seconds(comm, run, repeats)
+
+
+def stream_rates(comm, repeats, cache=None):
     """(copy bandwidth in bytes/s, reads and writes counted; γ: seconds per byte of a sum
-    a += b), each rank streaming at once."""
+    a += b; the copy bandwidth of a pass of cache bytes, or None), each rank streaming at
+    once."""
     a = np.ones(BANDWIDTH_BYTES // 4, dtype=np.float32)
     b = np.zeros_like(a)
     np.copyto(b, a)                 # both touched: page faults stay out of the timing
@@ -168,7 +259,34 @@ def stream_rates(comm, repeats):
     y = np.ones_like(x)
     np.add(x, y, out=x)
     total = _best_seconds(comm, lambda: np.add(x, y, out=x), repeats)
-    return 2 * a.nbytes / copy, total / x.nbytes
+    cached = None
+    if cache:
+        # Half the cache in all (source and target), so that other data keeps its room.
+        c = np.ones(cache // 16, dtype=np.float32)
+        d = np.zeros_like(c)
+
+        def copies():
+            for _ in range(CACHED_REPEATS):
+                np.copyto(d, c)
+        copies()
+        cached = 2 * c.nbytes * CACHED_REPEATS / _best_seconds(comm, copies, repeats)
+    return 2 * a.nbytes / copy, total / x.nbytes, cached
+
+
+def cache_bytes(root="/sys/devices/system/cpu/cpu0/cache"):
+    """Bytes of cpu0's level-2 cache (data or unified), from sysfs; None where unknown."""
+    try:
+        for index in sorted(os.listdir(root)):
+            def read(name):
+                with open(os.path.join(root, index, name)) as f:
+                    return f.read().strip()
+            if read("level") == "2" and read("type") in ("Data", "Unified"):
+                size = read("size")
+                scale = {"K": 2**10, "M": 2**20}.get(size[-1], 1)
+                return int(size.rstrip("KM")) * scale
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def communication_points(comm, values, trials):
@@ -268,7 +386,8 @@ def fit(op, points, gamma):
             lines = []
             for low, high in zip(bounds, bounds[1:]):
                 share = [point for point in points if low <= point[1] < high]
-                lines.append({"from_bytes": low, **_line(op, share, gamma, low > 0)})
+                lines.append({"from_bytes": low, **_line(op, share, gamma, low > 0),
+                              "to_bytes": max(point[1] for point in share)})
             error = max(abs(collective_seconds(op, p, n, lines, gamma) - seconds) / seconds
                         for p, n, seconds in points)
             if best is None or error < best[1]:

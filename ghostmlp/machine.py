@@ -40,8 +40,21 @@ def collective_terms(operation, ranks):
 
 def collective_seconds(operation, ranks, nbytes, lines, gamma):
     """T = a α + b n β + c n γ (collective_terms), α and β those of the last of
-    lines [{from_bytes, alpha_s, beta_s_per_byte}] (by from_bytes) that starts at or below n."""
-    line = [line for line in lines if line["from_bytes"] <= nbytes][-1]
+    lines [{from_bytes, alpha_s, beta_s_per_byte[, to_bytes]}] (by from_bytes) that starts
+    at or below n. A line with to_bytes (its largest fitted size) holds up to there; from
+    there to the next line's from_bytes, T is interpolated linearly between the two lines."""
+    index = [j for j, line in enumerate(lines) if line["from_bytes"] <= nbytes][-1]
+    line = lines[index]
+    end = line.get("to_bytes")
+    if end is not None and nbytes > end and index + 1 < len(lines):
+        start = lines[index + 1]["from_bytes"]
+        low, high = (_line_seconds(operation, ranks, n, each, gamma)
+                     for n, each in ((end, line), (start, lines[index + 1])))
+        return low + (high - low) * (nbytes - end) / (start - end)
+    return _line_seconds(operation, ranks, nbytes, line, gamma)
+
+
+def _line_seconds(operation, ranks, nbytes, line, gamma):
     a, b, c = collective_terms(operation, ranks)
     return a * line["alpha_s"] + b * nbytes * line["beta_s_per_byte"] + c * nbytes * gamma
 
@@ -50,8 +63,10 @@ class Machine:
     """A machine file (README, "Choosing a layout"): the per-rank rates of a full node.
 
     gemm: measured (or assumed) flop/s of GEMMs by shape; bandwidth_bytes_per_s: a copy's
-    bytes read + written per second on each rank while every rank streams; comm: α, β
-    lines per operation and γ, or None when measured on one rank.
+    bytes read + written per second on each rank while every rank streams (and, where
+    measured, cached_bandwidth_bytes_per_s for passes of up to cache_bytes); comm: α, β
+    lines per operation and γ, or None when measured on one rank. measured: kind
+    "measured" (the GEMM rates hold their shapes' memory traffic).
     """
 
     def __init__(self, data, path=None):
@@ -63,6 +78,9 @@ class Machine:
         self.memory_per_rank = float(data["memory_bytes_per_rank"])
         self.baseline = float(data.get("baseline_bytes_per_rank") or 0.0)
         self.comm = data.get("comm")
+        self.measured = data.get("kind") == "measured"
+        self.cache_bytes = float(data.get("cache_bytes") or 0.0)
+        self.cached_bandwidth = float(data.get("cached_bandwidth_bytes_per_s") or self.bandwidth)
         points = {}     # (dtype, family or None) -> {log2 big: {log2 small: [flop/s]}}
         for entry in data["gemm"]:
             dims = [entry["m"], entry["n"], entry["k"]]
@@ -98,19 +116,26 @@ class Machine:
         return rate
 
     def gemm_seconds(self, m, n, k, dtype, accumulate=False):
-        """max(2 m n k / rate, s (m k + k n + (1 + accumulate) m n) / bandwidth), s the itemsize.
+        """2 m n k / rate; unless measured, at least s (m k + k n + (1 + accumulate) m n) /
+        bandwidth, s the itemsize.
 
         The second term is the least memory traffic (A and B read, C written, and read too
-        when accumulated into): it binds where the rate table does not (a flat assumed rate).
+        when accumulated into): it binds where the rate table does not (a flat assumed
+        rate); measured rates already hold it, for the traffic of their own shapes.
         """
         if not (m and n and k):
             return 0.0
+        seconds = 2.0 * m * n * k / self.gemm_rate(m, n, k, dtype)
+        if self.measured:
+            return seconds
         traffic = np.dtype(dtype).itemsize * (m * k + k * n + (1 + accumulate) * m * n)
-        return max(2.0 * m * n * k / self.gemm_rate(m, n, k, dtype), traffic / self.bandwidth)
+        return max(seconds, traffic / self.bandwidth)
 
     def stream_seconds(self, nbytes):
-        """Seconds to move nbytes (reads and writes counted) through memory."""
-        return nbytes / self.bandwidth
+        """Seconds to move nbytes (reads and writes counted) through memory, or through the
+        cache where a pass of that many bytes fits in it."""
+        rate = self.cached_bandwidth if nbytes <= self.cache_bytes else self.bandwidth
+        return nbytes / rate
 
     def comm_seconds(self, operation, ranks, nbytes):
         """T(operation, p, n) of collective_terms: this machine's γ and α, β of n's range."""

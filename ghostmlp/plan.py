@@ -6,7 +6,7 @@ import sys
 import numpy as np
 
 from ghostmlp import bench, optim
-from ghostmlp._kernels import SIGMOID, SOFTMAX
+from ghostmlp._kernels import FUSED_ROW_MIN_BYTES, SIGMOID, SOFTMAX
 from ghostmlp.engine import BUCKET_BYTES
 from ghostmlp.layout import Layout
 from ghostmlp.machine import MACHINE_VARIABLE, Machine, MissingParameters, load_machine
@@ -14,7 +14,7 @@ from ghostmlp.params import DTYPES
 from ghostmlp.partition import check_layout, edge_count, gradient_buckets, slice_sizes
 from ghostmlp.validate import check_count, check_positive
 
-SECONDS = ("gemm", "elementwise", "optimizer", "halo", "halo_exposed", "gather",
+SECONDS = ("gemm", "elementwise", "optimizer", "overhead", "halo", "halo_exposed", "gather",
            "reduce_scatter", "allreduce", "allreduce_exposed")
 
 
@@ -76,6 +76,35 @@ class Prediction:
         return self.compute_s + self.comm_s
 
 
+def overhead_kinds(ranks):
+    """{kind: Candidate}: the layouts whose step overheads a machine file holds (measured by
+    calibrate.step_overheads on `ranks` ranks): one rank, and on more, model parallel
+    dense and ghost (K = ranks) and data parallel."""
+    kinds = {"one rank": Candidate((1, 1))}
+    if ranks > 1:
+        kinds.update({"dense": Candidate((1, ranks)),
+                      "ghost": Candidate((1, ranks), "ghost", ranks),
+                      "data": Candidate((ranks, 1))})
+    return kinds
+
+
+def step_overhead(machine, layout, n_layers):
+    """Seconds of ghostmlp's own step beyond the model's terms, from the machine file's
+    step_overheads (none there: 0): the model-parallel kind's, plus what a data-parallel
+    step adds to a one-rank step where there are replicas too."""
+    table = machine.data.get("step_overheads") or {}
+
+    def cost(kind):
+        entry = table.get(kind)
+        return entry["step_s"] + n_layers * entry["layer_s"] if entry else 0.0
+
+    replicas, model = layout.grid
+    if model == 1:
+        return cost("data" if replicas > 1 else "one rank")
+    own = cost("ghost" if layout.ghost else "dense")
+    return own + (max(0.0, cost("data") - cost("one rank")) if replicas > 1 else 0.0)
+
+
 def enumerate_layouts(sizes, batch, ranks, blocks=None, connectivity=None, master=None):
     """Every valid Candidate for `ranks` ranks: each grid D x M = ranks with D <= batch,
     dense and ghost (K = the working ranks, and `blocks` when given), without and with a
@@ -129,7 +158,10 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
         loss over the whole output, n_out b each); N: this rank's weights and biases; g = 1
         with a gradient buffer (D > 1, or an optimizer that needs one); S: state buffers
         (SGD momentum 1, Adam/AdamW 2). Plain SGD on one replica updates inside the
-        gradient GEMM: no pass.
+        gradient GEMM: no pass; at batch 1 (no weight decay) its large layers also make
+        their deltas in that sweep (the fused row pass): no delta GEMM (_Ledger.backward).
+        Where the machine's bandwidth for passes that fit in the cache is known, passes of
+        up to its cache_bytes use it (Machine.stream_seconds).
     comm (exposed) = Σ forward [allgather(W, n_l b s) per gathered hidden layer;
                                 max(0, p2p(b s) - interior compute) per halo layer]
                      + allgather(M, n_out b s) when M > 1
@@ -156,13 +188,16 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
     step = _Ledger(machine, dtype, plan, b)
     step.stream(sizes[0] * b + sizes[-1] * b)       # input transpose; loss and output deltas
     step.forward(model, layout.workers)
-    ready = step.backward(layout.workers)
+    plain_sgd = isinstance(opt, optim.SGD) and not opt.momentum and replicas == 1
+    ready = step.backward(layout.workers,
+                          fused_rows=plain_sgd and not opt.weight_decay and b == 1)
     if replicas > 1:
         step.allreduce(replicas, ready, bucket_bytes)
     s, n = step.itemsize, sum(step.params)
     grads, states = replicas > 1 or not opt.fuses_gradient, len(opt.state_names)
-    if not (isinstance(opt, optim.SGD) and not opt.momentum and replicas == 1):
+    if not plain_sgd:
         step.seconds["optimizer"] = machine.stream_seconds(s * n * (2 + grads + 2 * states))
+    step.seconds["overhead"] = step_overhead(machine, layout, len(sizes) - 1)
     buffers = b * (sum(2 * layer.rows + (layer.n_own if layer.backward == "reduce_scatter"
                                          else 0) for layer in plan.layers) + 2 * sizes[0] + 4)
     memory = s * (n * (1 + grads + states) + buffers)
@@ -170,7 +205,8 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
     connections = sum(edge_count(n_in, n_out, layout.blocks if layout.ghost else 1, l == 0)
                       for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])))
     seconds = step.seconds
-    compute = seconds["gemm"] + seconds["elementwise"] + seconds["optimizer"]
+    compute = (seconds["gemm"] + seconds["elementwise"] + seconds["optimizer"]
+               + seconds["overhead"])
     exposed = sum(seconds[k] for k in ("gather", "reduce_scatter", "halo_exposed",
                                        "allreduce_exposed"))
     return Prediction(layout, b, compute, exposed, memory, memory + machine.baseline <= limit,
@@ -224,10 +260,14 @@ class _Ledger:
                 self.exchange("gather", "allgather", model if last else workers,
                               layer.size * b * s)
 
-    def backward(self, workers):
+    def backward(self, workers, fused_rows=False):
         """The layers from the last: gradient, previous deltas and their exchange, act'.
 
-        Returns ready[l]: when layer l's gradient is done, from the start of the backward.
+        fused_rows (plain SGD on one replica at batch 1): a layer of one piece and at least
+        FUSED_ROW_MIN_BYTES of weights whose previous layer's deltas stay local or are
+        reduce-scattered makes its deltas in the update's sweep over W (the step's fused
+        row pass): no delta GEMM of its own. Returns ready[l]: when layer l's gradient is
+        done, from the start of the backward.
         """
         b, s = self.batch, self.itemsize
         ready, clock = [0.0] * len(self.layers), 0.0
@@ -239,7 +279,13 @@ class _Ledger:
             if l > 0:
                 previous = self.layers[l - 1]
                 ghosts = 2 if previous.backward == "halo_local" else 0   # ghosts get no delta
-                clock += sum(self.gemm(b, n_in - ghosts, n_out) for n_in, n_out in self.pieces[l])
+                fused = (fused_rows and len(self.pieces[l]) == 1
+                         and previous.backward in ("local", "reduce_scatter")
+                         and self.pieces[l][0][0] * self.pieces[l][0][1] * s
+                         >= FUSED_ROW_MIN_BYTES)
+                if not fused:
+                    clock += sum(self.gemm(b, n_in - ghosts, n_out)
+                                 for n_in, n_out in self.pieces[l])
                 if previous.backward == "reduce_scatter":
                     clock += self.exchange("reduce_scatter", "reduce_scatter", workers,
                                            previous.size * b * s)

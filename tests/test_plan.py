@@ -160,6 +160,83 @@ def test_gemm_rate_interpolates_between_cached_and_streamed_operands():
     assert m.gemm_rate(8192, 1, 8192, "float64") == pytest.approx(4e9)   # no n family: all
 
 
+def test_measured_rates_hold_their_traffic_and_published_ones_are_floored_by_it():
+    data = {"format": machine_file.MACHINE_FORMAT, "bandwidth_bytes_per_s": 1e9,
+            "memory_bytes_per_rank": 1e12,
+            "gemm": [{"dtype": "float32", "m": 1, "n": 64, "k": 64, "flops_per_s": 1e9}]}
+    traffic = 4 * (64 + 64 * 64 + 64) / 1e9         # x read, W read, y written
+    flops = 2 * 64 * 64 / 1e9
+    assert machine_file.Machine(data).gemm_seconds(1, 64, 64, "float32") == pytest.approx(traffic)
+    measured = machine_file.Machine({**data, "kind": "measured"})
+    assert measured.gemm_seconds(1, 64, 64, "float32") == pytest.approx(flops)
+
+
+def test_passes_that_fit_in_the_cache_use_its_bandwidth():
+    data = {"format": machine_file.MACHINE_FORMAT, "bandwidth_bytes_per_s": 1e9,
+            "memory_bytes_per_rank": 1e12, "gemm": [],
+            "cache_bytes": 2**20, "cached_bandwidth_bytes_per_s": 4e9}
+    m = machine_file.Machine(data)
+    assert m.stream_seconds(2**20) == pytest.approx(2**20 / 4e9)
+    assert m.stream_seconds(2**20 + 1) == pytest.approx((2**20 + 1) / 1e9)
+    plain = machine_file.Machine({**data, "cache_bytes": None})
+    assert plain.stream_seconds(1000) == pytest.approx(1000 / 1e9)
+
+
+def test_between_two_fitted_lines_the_time_is_interpolated():
+    lines = [{"from_bytes": 0, "alpha_s": 1 * US, "beta_s_per_byte": 1 * NS, "to_bytes": 1000},
+             {"from_bytes": 3000, "alpha_s": 0.0, "beta_s_per_byte": 0.5 * NS}]
+    seconds = lambda n: machine_file.collective_seconds("p2p", 2, n, lines, 0.0)
+    assert seconds(1000) == pytest.approx(2 * US)                   # the first line
+    assert seconds(3000) == pytest.approx(1.5 * US)                 # the second line
+    assert seconds(2000) == pytest.approx(1.75 * US)                # halfway between
+    del lines[0]["to_bytes"]                                        # no end: the first holds
+    assert seconds(2000) == pytest.approx(3 * US)
+
+
+def test_the_fused_row_pass_at_batch_1_makes_no_delta_gemm():
+    # 512-512-512, float64: layer 1 (2 MiB of weights) makes its deltas in the update's sweep
+    m = machine(rate=1e9)
+    sizes = [512, 512, 512]
+    gemms = 2 * 512 * 512 * 3 + 2 * 512 * 512 * 2               # forward 2, gradients 2, delta 1
+    assert predict(sizes, 1, (1, 1), m=m).seconds["gemm"] == pytest.approx((gemms - 2 * 512 * 512) / 1e9)
+    for other in ({"optimizer": optim.SGD(0.1, momentum=0.9)},
+                  {"optimizer": optim.SGD(0.1, weight_decay=1e-4)}):
+        assert predict(sizes, 1, (1, 1), m=m, **other).seconds["gemm"] == pytest.approx(gemms / 1e9)
+    assert predict(sizes, 2, (1, 1), m=m).seconds["gemm"] == pytest.approx(2 * gemms / 1e9)
+    assert predict(sizes, 2, (2, 1), m=m).seconds["gemm"] == pytest.approx(gemms / 1e9)
+    small = [64, 64, 64]                                         # 32 KiB: below the pass's size
+    assert predict(small, 1, (1, 1), m=m).seconds["gemm"] == pytest.approx(5 * 2 * 64 * 64 / 1e9)
+
+
+def test_step_overheads_of_the_machine_file_join_the_compute():
+    m = machine()
+    m.data["step_overheads"] = {"one rank": {"step_s": 10 * US, "layer_s": 1 * US},
+                                "dense": {"step_s": 20 * US, "layer_s": 2 * US},
+                                "ghost": {"step_s": 30 * US, "layer_s": 3 * US},
+                                "data": {"step_s": 40 * US, "layer_s": 1 * US}}
+    expected = {((1, 1), "dense", 1): 10 + 4, ((1, 2), "dense", 1): 20 + 8,
+                ((1, 4), "ghost", 4): 30 + 12, ((4, 1), "dense", 1): 40 + 4,
+                ((2, 2), "dense", 1): 20 + 8 + 30}         # hybrid: + data's over one rank's
+    for (grid, connectivity, blocks), us in expected.items():
+        p = predict(S, 8, grid, connectivity, blocks, m=m)
+        bare = predict(S, 8, grid, connectivity, blocks)
+        assert p.seconds["overhead"] == pytest.approx(us * US)
+        assert p.compute_s - bare.compute_s == pytest.approx(us * US)
+    assert set(plan.overhead_kinds(4)) == set(m.data["step_overheads"])
+    assert set(plan.overhead_kinds(1)) == {"one rank"}
+
+
+def test_the_level_2_cache_is_read_from_sysfs(tmp_path):
+    for index, (level, kind, size) in enumerate([(1, "Data", "48K"), (1, "Instruction", "32K"),
+                                                 (2, "Unified", "2M"), (3, "Unified", "32M")]):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size)):
+            (folder / name).write_text(f"{value}\n")
+    assert calibrate.cache_bytes(str(tmp_path)) == 2 * 2**20
+    assert calibrate.cache_bytes(str(tmp_path / "missing")) is None
+
+
 # ------------------------------------------------------------------ enumeration
 
 def brute_force(sizes, batch, ranks, blocks=None):
@@ -277,6 +354,7 @@ def test_calibration_on_one_rank_measures_compute_only():
     assert {e["dtype"] for e in m.data["gemm"]} == {"float32", "float64"}
     assert m.bandwidth > 0 and m.memory_per_rank > m.baseline > 0
     assert all(e["flops_per_s"] > 0 for e in m.data["gemm"])
+    assert set(m.data["step_overheads"]) == {"one rank"}
 
 
 def test_mpi_cases_at_two_ranks(tmp_path):

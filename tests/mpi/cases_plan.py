@@ -28,6 +28,10 @@ def test_calibration_writes_a_well_formed_machine_file(tmp_path):
                and m.comm["gamma_s_per_byte"] > 0, "communication parameters")
     everywhere(m.bandwidth > 0 and {e["dtype"] for e in m.data["gemm"]} == {"float32", "float64"},
                "compute parameters")
+    overheads = m.data["step_overheads"]
+    everywhere(set(overheads) == set(plan.overhead_kinds(P))
+               and all(entry["step_s"] >= 0 and entry["layer_s"] >= 0
+                       for entry in overheads.values()), "step overheads of every kind")
     result = plan.recommend([3, 64, 128, 256, 64], 32, P, m)
     everywhere(result.layout in plan.enumerate_layouts([3, 64, 128, 256, 64], 32, P),
                "a recommendation")
