@@ -1,10 +1,14 @@
 """Data vs model vs hybrid layouts at one rank count: `python -m benchmarks.grids [--ranks 2 4]`.
 
 Each layout is one `benchmarks.harness train` run under mpiexec (its JSON line appended to
-RESULTS, default benchmarks/results/grids.jsonl); the report is a Markdown table per model
-and batch: time per step, speed-up over one rank, communication share, and the planner's
-prediction beside each measurement when a machine file is given.
+RESULTS, default benchmarks/results/grids.jsonl), every layout once a round, `--rounds`
+rounds (a machine's slow spells then fall on every layout alike); the report is a Markdown
+table per model and batch of the latest sweep: time per step and communication share (the
+medians over the rounds), speed-up over one rank, and the planner's prediction beside each
+measurement when a machine file is given.
 """
+import datetime
+import statistics
 import argparse
 import json
 import os
@@ -33,27 +37,32 @@ def layouts(ranks):
 
 
 def run(args):
-    """Every (model, batch, rank count, layout): one harness run, its record appended."""
+    """Every (model, batch, rank count, layout) once a round: one harness run each, its
+    record appended with the sweep (when it started) and the round."""
     mpiexec = args.mpiexec or find_mpiexec()
-    for model in args.models:
-        for batch in args.batches:
-            for ranks in [1] + args.ranks:
-                for label, grid, connectivity, blocks in layouts(ranks):
-                    with tempfile.TemporaryDirectory() as tmp:
-                        out = Path(tmp) / "run.jsonl"
-                        layout = {"model": model, "scale": 1.0, "ranks": grid[0] * grid[1],
-                                  "grid": list(grid), "connectivity": connectivity,
-                                  "blocks": blocks or 1, "master": False}
-                        iterations = (M_ITERATIONS if model == "M" else ITERATIONS)[batch]
-                        command = harness_command(layout, mpiexec, batch, iterations, 2,
-                                                  "float32", out)
-                        print(shlex.join(command), file=sys.stderr, flush=True)
-                        subprocess.run(command, check=True, timeout=args.timeout,
-                                       stdout=subprocess.DEVNULL)
-                        record = json.loads(out.read_text().splitlines()[-1])
-                    record["layout"] = label
-                    with open(args.results, "a") as results:
-                        results.write(json.dumps(record) + "\n")
+    sweep = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    for round_ in range(args.rounds):
+        for model, batch, ranks in ((m, b, r) for m in args.models for b in args.batches
+                                    for r in [1] + args.ranks):
+            for label, grid, connectivity, blocks in layouts(ranks):
+                record = _measure(mpiexec, model, batch, grid, connectivity, blocks,
+                                  args.timeout)
+                record.update(layout=label, sweep=sweep, round=round_)
+                with open(args.results, "a") as results:
+                    results.write(json.dumps(record) + "\n")
+
+
+def _measure(mpiexec, model, batch, grid, connectivity, blocks, timeout):
+    """The record of one `benchmarks.harness train` run of a layout."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run.jsonl"
+        layout = {"model": model, "scale": 1.0, "ranks": grid[0] * grid[1], "grid": list(grid),
+                  "connectivity": connectivity, "blocks": blocks or 1, "master": False}
+        iterations = (M_ITERATIONS if model == "M" else ITERATIONS)[batch]
+        command = harness_command(layout, mpiexec, batch, iterations, 2, "float32", out)
+        print(shlex.join(command), file=sys.stderr, flush=True)
+        subprocess.run(command, check=True, timeout=timeout, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text().splitlines()[-1])
 
 
 def predictor(path):
@@ -69,13 +78,31 @@ def predictor(path):
     return predict
 
 
+def latest_sweep(records):
+    """{(model, batch, ranks, layout): record} of each key's latest sweep (a record without
+    one: a sweep of its own), its step and communication share the medians over the
+    sweep's rounds."""
+    runs = {}
+    for record in records:
+        key = (record["model"], record["batch"], record["ranks"], record["layout"])
+        sweep = record.get("sweep") or record["when"]
+        if key not in runs or sweep != runs[key][0]:
+            runs[key] = (sweep, [])
+        runs[key][1].append(record)
+    latest = {}
+    for key, (_, rounds) in runs.items():
+        seconds = statistics.median(r["seconds_per_iteration"]["median"] for r in rounds)
+        latest[key] = {**rounds[-1], "seconds_per_iteration": {"median": seconds},
+                       "comm_percent": statistics.median(r["comm_percent"] for r in rounds),
+                       "rounds": len(rounds)}
+    return latest
+
+
 def report(records, cores, predict=None):
-    """Markdown tables of the latest record of each (model, batch, ranks, layout), with the
+    """Markdown tables of the latest sweep of each (model, batch, ranks, layout), with the
     planner's prediction and its error beside each measurement when `predict` is given,
     and whether the planner's pick among a rank count's rows is the measured fastest."""
-    latest = {}
-    for record in records:
-        latest[(record["model"], record["batch"], record["ranks"], record["layout"])] = record
+    latest = latest_sweep(records)
     lines = []
     for model, batch in sorted({key[:2] for key in latest}):
         base = latest.get((model, batch, 1, "serial"))
@@ -125,6 +152,7 @@ def main(argv=None):
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--mpiexec")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per run (600)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every layout (3)")
     parser.add_argument("--machine", help="a machine file: the planner's predictions beside")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)

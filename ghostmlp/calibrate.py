@@ -34,6 +34,8 @@ REDUCE_BYTES = 8 * 2**20
 # a collective among p ranks moves p times this many in all.
 MESSAGE_VALUES = (1, 8, 64, 512, 4096, 32768, 262144, 2097152, 8388608)
 TRIAL_SECONDS = 2e-3
+OVERLAP_BYTES = 8 * 2**20  # the bucket of allreduce_overlap
+OVERLAP_TESTS = 4           # its tests between GEMMs
 OVERHEAD_LAYERS = (2, 6)    # weight layers of the small networks of step_overheads
 OVERHEAD_WIDTH = 4          # their neurons per working rank and layer
 OVERHEAD_STEPS = 200    # each trial repeats the call for about this long
@@ -75,6 +77,8 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
                 + f"; sum: {gamma * 1e9:.3f} ns per byte")
             comms = (communication(work.Get_size(), [points for _, points in rounds], gamma, say)
                      if work.Get_size() > 1 else None)
+            if comms:
+                comms["overlap"] = allreduce_overlap(work, profile["repeats"], say)
             rates = {"format": MACHINE_FORMAT, "kind": "measured", "gemm": gemm,
                      "comm": comms, "bandwidth_bytes_per_s": bandwidth, "cache_bytes": cache,
                      "cached_bandwidth_bytes_per_s": cached, "memory_bytes_per_rank": 1.0}
@@ -317,6 +321,41 @@ def communication(size, rounds, gamma, say):
             f"beta {line['beta_s_per_byte'] * 1e9:.3f} ns/byte" for line in result[op]["lines"])
             + f" (within {100 * result[op]['max_relative_error']:.0f} %)")
     return result
+
+
+def allreduce_overlap(comm, repeats, say):
+    """The share (0 to 1) of a gradient bucket's all-reduce that travels while the rank
+    computes: an Iallreduce of OVERLAP_BYTES over comm's ranks posted before GEMMs of about
+    as long, tested OVERLAP_TESTS times between them (as the backward pass tests between
+    layers), then waited for; against the two alone. An MPI library that moves messages
+    only inside its calls (MPICH over shared memory, with no progress thread) is near 0."""
+    vector = np.ones(OVERLAP_BYTES // 4, np.float32)
+    a = np.full((256, 256), 0.5, np.float32, order="F")
+    c = np.zeros_like(a, order="F")
+    gemm = _kernels.gemm
+    alone = _best_seconds(comm, lambda: comm.Iallreduce(MPI.IN_PLACE, vector, op=MPI.SUM)
+                          .Wait(), repeats)
+    one = _call_seconds(comm, lambda: gemm(1.0, a, a, 0.0, c), repeats)
+    calls = max(OVERLAP_TESTS, int(comm.allreduce(round(alone / one), op=MPI.MIN)))
+    between = [calls * (t + 1) // OVERLAP_TESTS for t in range(OVERLAP_TESTS)]
+
+    def compute(request=None):
+        for call in range(calls):
+            gemm(1.0, a, a, 0.0, c)
+            if request is not None and call + 1 in between:
+                request.Test()
+
+    def both():
+        request = comm.Iallreduce(MPI.IN_PLACE, vector, op=MPI.SUM)
+        compute(request)
+        request.Wait()
+
+    computing = _best_seconds(comm, compute, repeats)
+    together = _best_seconds(comm, both, repeats)
+    share = min(1.0, max(0.0, (alone + computing - together) / min(alone, computing)))
+    say(f"  overlap: an all-reduce of {OVERLAP_BYTES // 2**20} MiB takes {alone * 1e3:.2f} ms, "
+        f"GEMMs {computing * 1e3:.2f} ms, both {together * 1e3:.2f} ms: {share:.2f} of it hidden")
+    return share
 
 
 def _sub_sizes(size):

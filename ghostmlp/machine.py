@@ -65,7 +65,8 @@ class Machine:
     gemm: measured (or assumed) flop/s of GEMMs by shape; bandwidth_bytes_per_s: a copy's
     bytes read + written per second on each rank while every rank streams (and, where
     measured, cached_bandwidth_bytes_per_s for passes of up to cache_bytes); comm: α, β
-    lines per operation and γ, or None when measured on one rank. measured: kind
+    lines per operation and γ, or None when measured on one rank; overlap: the share of a
+    non-blocking all-reduce that travels during compute (1 unless measured). measured: kind
     "measured" (the GEMM rates hold their shapes' memory traffic).
     """
 
@@ -78,6 +79,7 @@ class Machine:
         self.memory_per_rank = float(data["memory_bytes_per_rank"])
         self.baseline = float(data.get("baseline_bytes_per_rank") or 0.0)
         self.comm = data.get("comm")
+        self.overlap = float((self.comm or {}).get("overlap", 1.0))
         self.measured = data.get("kind") == "measured"
         self.cache_bytes = float(data.get("cache_bytes") or 0.0)
         self.cached_bandwidth = float(data.get("cached_bandwidth_bytes_per_s") or self.bandwidth)

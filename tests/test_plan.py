@@ -106,6 +106,19 @@ def test_data_parallel_buckets_overlap_the_backward_of_earlier_layers():
     assert slow.comm_s == pytest.approx(allreduce(240))
 
 
+def test_a_machine_without_overlap_exposes_every_bucket():
+    allreduce = lambda nbytes: 2 * US + nbytes * NS      # 2⌈log2 2⌉ α + 2·½ n β
+    m = machine(rate=1e6)                    # slow GEMMs: with overlap, one bucket hides
+    hidden = predict([4, 6, 2], 4, (2, 1), bucket_bytes=1, m=m)
+    m.comm["overlap"] = 0.0
+    none = predict([4, 6, 2], 4, (2, 1), bucket_bytes=1, m=machine_file.Machine(m.data))
+    assert none.comm_s == pytest.approx(allreduce(120) + allreduce(240))
+    m.comm["overlap"] = 0.5
+    half = predict([4, 6, 2], 4, (2, 1), bucket_bytes=1, m=machine_file.Machine(m.data))
+    assert half.comm_s == pytest.approx((hidden.comm_s + none.comm_s) / 2)
+    assert hidden.comm_s == pytest.approx(allreduce(240))
+
+
 def test_elementwise_optimizer_and_memory_bytes():
     m = machine(rate=1e30, bandwidth=1e9)           # only memory traffic costs
     p = predict([4, 6, 2], 3, (1, 1), m=m)

@@ -25,7 +25,8 @@ def test_calibration_writes_a_well_formed_machine_file(tmp_path):
                and all(len(f["points"]) == 4 * len(counts) and f["lines"][0]["from_bytes"] == 0
                        and f["max_relative_error"] >= 0 for f in fitted)
                and all(line["alpha_s"] >= 0 and line["beta_s_per_byte"] >= 0 for line in lines)
-               and m.comm["gamma_s_per_byte"] > 0, "communication parameters")
+               and m.comm["gamma_s_per_byte"] > 0 and 0 <= m.overlap <= 1,
+               "communication parameters")
     everywhere(m.bandwidth > 0 and {e["dtype"] for e in m.data["gemm"]} == {"float32", "float64"},
                "compute parameters")
     overheads = m.data["step_overheads"]
