@@ -34,6 +34,7 @@ REDUCE_BYTES = 8 * 2**20
 # a collective among p ranks moves p times this many in all.
 MESSAGE_VALUES = (1, 8, 64, 512, 4096, 32768, 262144, 2097152, 8388608)
 TRIAL_SECONDS = 2e-3
+ACTIVATION_SHAPE = (128, 256)   # neurons x batch of activation_rates: in the cache
 OVERLAP_BYTES = 8 * 2**20  # the bucket of allreduce_overlap
 OVERLAP_TESTS = 4           # its tests between GEMMs
 OVERHEAD_LAYERS = (2, 6)    # weight layers of the small networks of step_overheads
@@ -61,11 +62,14 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
     try:
         with threadpool_limits(1):
             baseline = _slowest(work, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0)
+            node = work.Split_type(MPI.COMM_TYPE_SHARED)
+            per_node = int(_slowest(work, node.Get_size()))
+            node.Free()
             gemm = [entry for dtype in dtypes
                     for entry in gemm_rates(work, dtype, profile["small"], profile["large"],
                                             profile["repeats"], say, profile["rounds"])]
             # rounds, one after another: each figure is its best round's (load comes and goes)
-            cache = cache_bytes()
+            cache, last_level = cache_bytes(), cache_bytes(level=None)
             rounds = [(stream_rates(work, profile["repeats"] + 1, cache),
                        communication_points(work, profile["values"], profile["trials"])
                        if work.Get_size() > 1 else None) for _ in range(profile["rounds"])]
@@ -81,12 +85,13 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
                 comms["overlap"] = allreduce_overlap(work, profile["repeats"], say)
             rates = {"format": MACHINE_FORMAT, "kind": "measured", "gemm": gemm,
                      "comm": comms, "bandwidth_bytes_per_s": bandwidth, "cache_bytes": cache,
-                     "cached_bandwidth_bytes_per_s": cached, "memory_bytes_per_rank": 1.0}
+                     "cached_bandwidth_bytes_per_s": cached, "memory_bytes_per_rank": 1.0,
+                     "last_level_cache_bytes": last_level,
+                     "ranks_per_node": per_node}
+            rates["activation_seconds_per_value"] = activation_rates(work, dtypes,
+                                                                     profile["repeats"], say)
             overheads = step_overheads(work, Machine(rates), say)
             facts = machine_facts()
-        node = work.Split_type(MPI.COMM_TYPE_SHARED)
-        per_node = int(_slowest(work, node.Get_size()))
-        node.Free()
     finally:
         work.Free()
     node_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -104,7 +109,10 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
         "memory_bytes_per_node": node_bytes, "memory_bytes_per_rank": node_bytes / per_node,
         "baseline_bytes_per_rank": baseline, "bandwidth_bytes_per_s": bandwidth,
         "cache_bytes": cache, "cached_bandwidth_bytes_per_s": cached,
-        "gemm": gemm, "comm": comms, "step_overheads": overheads, "facts": facts,
+        "last_level_cache_bytes": last_level,
+        "gemm": gemm, "comm": comms,
+        "activation_seconds_per_value": rates["activation_seconds_per_value"],
+        "step_overheads": overheads, "facts": facts,
         "notes": notes,
     }
 
@@ -277,20 +285,45 @@ def stream_rates(comm, repeats, cache=None):
     return 2 * a.nbytes / copy, total / x.nbytes, cached
 
 
-def cache_bytes(root="/sys/devices/system/cpu/cpu0/cache"):
-    """Bytes of cpu0's level-2 cache (data or unified), from sysfs; None where unknown."""
+def activation_rates(comm, dtypes, repeats, say):
+    """{dtype: {name: seconds per value}} of every activation of ghostmlp.network.ACTIVATIONS:
+    the kernels' bias and activation pass over ACTIVATION_SHAPE values in the cache, each
+    from the same inputs (a copy in, less the copy's own time)."""
+    from ghostmlp.network import ACTIVATIONS
+    found = {}
+    for dtype in dtypes:
+        source = np.linspace(-4, 4, math.prod(ACTIVATION_SHAPE), dtype=dtype).reshape(
+            ACTIVATION_SHAPE)
+        z = np.empty_like(source)
+        copy = _call_seconds(comm, lambda: np.copyto(z, source), repeats)
+        found[dtype] = {}
+        for name, code in ACTIVATIONS.items():
+            def run(code=code):
+                np.copyto(z, source)
+                _kernels.bias_activation(z, None, code)
+            seconds = max(_call_seconds(comm, run, repeats) - copy, 0.0)
+            found[dtype][name] = seconds / source.size
+        say(f"  {dtype} activations: " + ", ".join(
+            f"{name} {t * 1e9:.2f}" for name, t in found[dtype].items()) + " ns per value")
+    return found
+
+
+def cache_bytes(root="/sys/devices/system/cpu/cpu0/cache", level=2):
+    """Bytes of cpu0's data or unified cache of `level` (None: the last level), from
+    sysfs; None where unknown."""
+    found = {}
     try:
         for index in sorted(os.listdir(root)):
             def read(name):
                 with open(os.path.join(root, index, name)) as f:
                     return f.read().strip()
-            if read("level") == "2" and read("type") in ("Data", "Unified"):
+            if read("type") in ("Data", "Unified"):
                 size = read("size")
                 scale = {"K": 2**10, "M": 2**20}.get(size[-1], 1)
-                return int(size.rstrip("KM")) * scale
+                found[int(read("level"))] = int(size.rstrip("KM")) * scale
     except (OSError, ValueError):
-        pass
-    return None
+        return None
+    return found.get(max(found) if level is None and found else level)
 
 
 def communication_points(comm, values, trials):

@@ -82,6 +82,9 @@ class Machine:
         self.overlap = float((self.comm or {}).get("overlap", 1.0))
         self.measured = data.get("kind") == "measured"
         self.cache_bytes = float(data.get("cache_bytes") or 0.0)
+        # the last-level cache's share of each of the node's ranks (0: not known)
+        self.last_level_share = (float(data.get("last_level_cache_bytes") or 0.0)
+                                 / max(1, int(data.get("ranks_per_node") or 1)))
         self.cached_bandwidth = float(data.get("cached_bandwidth_bytes_per_s") or self.bandwidth)
         points = {}     # (dtype, family or None) -> {log2 big: {log2 small: [flop/s]}}
         for entry in data["gemm"]:
@@ -96,42 +99,59 @@ class Machine:
                              for big, level in sorted(levels.items())]
                        for key, levels in points.items()}
 
-    def gemm_rate(self, m, n, k, dtype):
+    def gemm_rate(self, m, n, k, dtype, streamed=False):
         """flop/s of C[m, n] = A[m, k] B[k, n]: the lesser of two interpolations, linear in log2.
 
         By shape: among the measured GEMMs whose smallest dimension is the same one (m, n
         or k), else among all of the dtype, in the smallest dimension and then in the
-        geometric mean of the other two (the large operand: in cache or streamed); by size:
-        among the measured cubes s x s x s, where there are any, at s = (m n k)^(1/3) (small
-        GEMMs run slower). Constant beyond the measured range.
+        geometric mean of the other two (the large operand: in cache or streamed; with
+        streamed, the largest measured, which streams from memory); by size: among the
+        measured cubes s x s x s, where there are any, at s = (m n k)^(1/3) (small GEMMs
+        run slower). Constant beyond the measured range.
         """
         dims = (m, n, k)
         family = "mnk"[dims.index(min(dims))]
         by_shape = self._rates.get((dtype, family)) or self._rates.get((dtype, None))
         if by_shape is None:
             raise MissingParameters(f"the machine file {self.name} has no {dtype} GEMM rates")
-        rate = _interpolate(by_shape, *_small_and_big(m, n, k))
+        small, big = _small_and_big(m, n, k)
+        rate = _interpolate(by_shape, small, max(big, by_shape[-1][0]) if streamed else big)
         cubes = self._rates.get((dtype, "cube"))
         if cubes is not None:
             side = math.log2(m * n * k) / 3
             rate = min(rate, _interpolate(cubes, side, side))
         return rate
 
-    def gemm_seconds(self, m, n, k, dtype, accumulate=False):
+    def gemm_seconds(self, m, n, k, dtype, accumulate=False, working_bytes=0.0):
         """2 m n k / rate; unless measured, at least s (m k + k n + (1 + accumulate) m n) /
         bandwidth, s the itemsize.
 
         The second term is the least memory traffic (A and B read, C written, and read too
         when accumulated into): it binds where the rate table does not (a flat assumed
         rate); measured rates already hold it, for the traffic of their own shapes.
+        working_bytes: what the step sweeps through besides (a rank's weights); beyond its
+        share of the last-level cache, a large operand that the level-2 cache does not hold
+        streams from memory, however it ran when timed alone (gemm_rate's streamed).
         """
         if not (m and n and k):
             return 0.0
-        seconds = 2.0 * m * n * k / self.gemm_rate(m, n, k, dtype)
+        s = np.dtype(dtype).itemsize
+        large = s * math.prod(sorted((m, n, k))[1:])
+        streamed = (self.last_level_share > 0 and working_bytes > self.last_level_share
+                    and large > self.cache_bytes)
+        seconds = 2.0 * m * n * k / self.gemm_rate(m, n, k, dtype, streamed)
         if self.measured:
             return seconds
-        traffic = np.dtype(dtype).itemsize * (m * k + k * n + (1 + accumulate) * m * n)
+        traffic = s * (m * k + k * n + (1 + accumulate) * m * n)
         return max(seconds, traffic / self.bandwidth)
+
+    def activation_seconds(self, activation, values, dtype):
+        """Seconds of the arithmetic of an activation ("sigmoid", "softmax", ...: a
+        ghostmlp.network.ACTIVATIONS name) over `values` values, from the file's
+        activation_seconds_per_value ({dtype: {name: seconds}}, as calibrate measures it);
+        0 where it holds none."""
+        rates = (self.data.get("activation_seconds_per_value") or {}).get(dtype, {})
+        return values * rates.get(activation, 0.0)
 
     def stream_seconds(self, nbytes):
         """Seconds to move nbytes (reads and writes counted) through memory, or through the

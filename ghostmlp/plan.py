@@ -10,10 +10,12 @@ from ghostmlp._kernels import FUSED_ROW_MIN_BYTES, SIGMOID, SOFTMAX
 from ghostmlp.engine import BUCKET_BYTES
 from ghostmlp.layout import Layout
 from ghostmlp.machine import MACHINE_VARIABLE, Machine, MissingParameters, load_machine
+from ghostmlp.network import ACTIVATIONS
 from ghostmlp.params import DTYPES
 from ghostmlp.partition import check_layout, edge_count, gradient_buckets, slice_sizes
 from ghostmlp.validate import check_count, check_positive
 
+ACTIVATION_NAMES = {code: name for name, code in ACTIVATIONS.items()}
 SECONDS = ("gemm", "elementwise", "optimizer", "overhead", "halo", "halo_exposed", "gather",
            "reduce_scatter", "allreduce", "allreduce_exposed")
 
@@ -157,7 +159,9 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
         n_own b each; act' of every hidden layer, n_own b; softmax of a split output and the
         loss over the whole output, n_out b each); N: this rank's weights and biases; g = 1
         with a gradient buffer (D > 1, or an optimizer that needs one); S: state buffers
-        (SGD momentum 1, Adam/AdamW 2). Plain SGD on one replica updates inside the
+        (SGD momentum 1, Adam/AdamW 2); an activation's pass takes at least its values
+        times the machine's time per value (Machine.activation_seconds). Plain SGD on one
+        replica updates inside the
         gradient GEMM: no pass; at batch 1 (no weight decay) its large layers also make
         their deltas in that sweep (the fused row pass): no delta GEMM (_Ledger.backward).
         Where the machine's bandwidth for passes that fit in the cache is known, passes of
@@ -224,10 +228,11 @@ class _Ledger:
         self.pieces = [[(len(p[0]), p[3] - p[2]) for p in layer.pieces] for layer in self.layers]
         self.params = [sum(n_in * n_out + n_out for n_in, n_out in layer) for layer in self.pieces]
         self.seconds = dict.fromkeys(SECONDS, 0.0)
+        self.weight_bytes = self.itemsize * sum(self.params)    # swept by every step
         self.counts = {"messages": 0, "allgather": 0, "reduce_scatter": 0, "allreduce": 0}
 
     def gemm(self, m, n, k, accumulate=False):
-        t = self.machine.gemm_seconds(m, n, k, self.dtype, accumulate)
+        t = self.machine.gemm_seconds(m, n, k, self.dtype, accumulate, self.weight_bytes)
         self.seconds["gemm"] += t
         return t
 
@@ -251,7 +256,13 @@ class _Ledger:
         b, s = self.batch, self.itemsize
         for l, layer in enumerate(self.layers):
             forward = sum(self.gemm(b, n_out, n_in) for n_in, n_out in self.pieces[l])
-            self.stream(layer.n_own * b + (layer.rows * b if layer.post_softmax else 0))
+            passed = self.stream(layer.n_own * b + (layer.rows * b if layer.post_softmax else 0))
+            # the activations' arithmetic, where it outlasts their pass through memory
+            computed = (self.machine.activation_seconds(ACTIVATION_NAMES[layer.activation],
+                                                        layer.n_own * b, self.dtype)
+                        + self.machine.activation_seconds("softmax", layer.rows * b, self.dtype)
+                        * layer.post_softmax)
+            self.seconds["elementwise"] += max(0.0, computed - passed)
             if layer.forward == "halo":
                 halo = self.exchange("halo", "p2p", 2, b * s)
                 interior = forward * max(layer.n_own - 2, 0) / layer.n_own

@@ -10,6 +10,7 @@ import pytest
 
 from ghostmlp import bench, calibrate, optim, plan
 from ghostmlp import machine as machine_file
+from ghostmlp.network import ACTIVATIONS
 from ghostmlp.partition import check_layout
 from test_mpi import mpiexec, run
 
@@ -184,6 +185,37 @@ def test_measured_rates_hold_their_traffic_and_published_ones_are_floored_by_it(
     assert measured.gemm_seconds(1, 64, 64, "float32") == pytest.approx(flops)
 
 
+def test_a_step_larger_than_the_last_level_cache_streams_its_large_operands():
+    data = {"format": machine_file.MACHINE_FORMAT, "kind": "measured",
+            "bandwidth_bytes_per_s": 1e9, "memory_bytes_per_rank": 1e12, "cache_bytes": 2**20,
+            "last_level_cache_bytes": 32 * 2**20, "ranks_per_node": 2,
+            "gemm": [{"dtype": "float32", "m": 1, "n": b, "k": b, "flops_per_s": r}
+                     for b, r in ((512, 16e9), (4096, 4e9))]}
+    m = machine_file.Machine(data)
+    flops = 2 * 2048 * 2048
+    alone = flops / 8e9                                  # 2^11: two thirds of the way in log2
+    assert m.gemm_seconds(1, 2048, 2048, "float32") == pytest.approx(alone)
+    assert m.gemm_seconds(1, 2048, 2048, "float32", working_bytes=16 * 2**20) == pytest.approx(alone)
+    swept = m.gemm_seconds(1, 2048, 2048, "float32", working_bytes=17 * 2**20)
+    assert swept == pytest.approx(flops / 4e9)           # beyond the rank's 16 MiB share
+    small = m.gemm_seconds(1, 256, 256, "float32", working_bytes=1e9)    # 256 KiB: in L2
+    assert small == pytest.approx(2 * 256 * 256 / 16e9)
+    unknown = machine_file.Machine({**data, "last_level_cache_bytes": None})
+    assert unknown.gemm_seconds(1, 2048, 2048, "float32", working_bytes=1e9) == pytest.approx(alone)
+
+
+def test_an_activation_takes_at_least_its_arithmetic():
+    m = machine(rate=1e30, bandwidth=1e9)           # only memory traffic costs
+    bare = predict([4, 6, 2], 3, (1, 1), m=m).seconds["elementwise"]
+    m.data["activation_seconds_per_value"] = {"float64": {"sigmoid": 1e-6, "softmax": 1e-8}}
+    timed = predict([4, 6, 2], 3, (1, 1), m=m).seconds["elementwise"]
+    # the hidden layer's 18 sigmoid values outlast their pass (2·8·18 bytes at 1 GB/s);
+    # the output's 6 softmax values do not (6e-8 s against 96e-9 s)
+    assert timed - bare == pytest.approx(18 * 1e-6 - 2 * 8 * 18 / 1e9)
+    assert m.activation_seconds("relu", 10, "float64") == 0.0
+    assert m.activation_seconds("sigmoid", 10, "float32") == 0.0
+
+
 def test_passes_that_fit_in_the_cache_use_its_bandwidth():
     data = {"format": machine_file.MACHINE_FORMAT, "bandwidth_bytes_per_s": 1e9,
             "memory_bytes_per_rank": 1e12, "gemm": [],
@@ -247,6 +279,7 @@ def test_the_level_2_cache_is_read_from_sysfs(tmp_path):
         for name, value in (("level", level), ("type", kind), ("size", size)):
             (folder / name).write_text(f"{value}\n")
     assert calibrate.cache_bytes(str(tmp_path)) == 2 * 2**20
+    assert calibrate.cache_bytes(str(tmp_path), level=None) == 32 * 2**20
     assert calibrate.cache_bytes(str(tmp_path / "missing")) is None
 
 
@@ -368,6 +401,7 @@ def test_calibration_on_one_rank_measures_compute_only():
     assert m.bandwidth > 0 and m.memory_per_rank > m.baseline > 0
     assert all(e["flops_per_s"] > 0 for e in m.data["gemm"])
     assert set(m.data["step_overheads"]) == {"one rank"}
+    assert set(m.data["activation_seconds_per_value"]["float32"]) == set(ACTIVATIONS)
 
 
 def test_mpi_cases_at_two_ranks(tmp_path):
