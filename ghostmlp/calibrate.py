@@ -313,7 +313,7 @@ def cache_bytes(root="/sys/devices/system/cpu/cpu0/cache", level=2):
     sysfs; None where unknown."""
     found = {}
     try:
-        for index in sorted(os.listdir(root)):
+        for index in sorted(i for i in os.listdir(root) if i.startswith("index")):
             def read(name):
                 with open(os.path.join(root, index, name)) as f:
                     return f.read().strip()

@@ -278,6 +278,7 @@ def test_the_level_2_cache_is_read_from_sysfs(tmp_path):
         folder.mkdir()
         for name, value in (("level", level), ("type", kind), ("size", size)):
             (folder / name).write_text(f"{value}\n")
+    (tmp_path / "uevent").write_text("")                   # not a cache: sysfs has it too
     assert calibrate.cache_bytes(str(tmp_path)) == 2 * 2**20
     assert calibrate.cache_bytes(str(tmp_path), level=None) == 32 * 2**20
     assert calibrate.cache_bytes(str(tmp_path / "missing")) is None
