@@ -161,11 +161,13 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
         with a gradient buffer (D > 1, or an optimizer that needs one); S: state buffers
         (SGD momentum 1, Adam/AdamW 2); an activation's pass takes at least its values
         times the machine's time per value (Machine.activation_seconds). Plain SGD on one
-        replica updates inside the
-        gradient GEMM: no pass; at batch 1 (no weight decay) its large layers also make
-        their deltas in that sweep (the fused row pass): no delta GEMM (_Ledger.backward).
-        Where the machine's bandwidth for passes that fit in the cache is known, passes of
-        up to its cache_bytes use it (Machine.stream_seconds).
+        replica updates inside the gradient GEMM: no pass; at batch 1 (no weight decay)
+        its large layers also make their deltas in that sweep (the fused row pass): no
+        delta GEMM (_Ledger.backward). Where the machine's bandwidth for passes that fit
+        in the cache is known, passes of up to its cache_bytes use it
+        (Machine.stream_seconds); G streams its large operand from memory when this
+        rank's weights exceed its share of the last-level cache (Machine.gemm_seconds).
+        Plus ghostmlp's own costs per step and layer (step_overhead).
     comm (exposed) = Σ forward [allgather(W, n_l b s) per gathered hidden layer;
                                 max(0, p2p(b s) - interior compute) per halo layer]
                      + allgather(M, n_out b s) when M > 1
