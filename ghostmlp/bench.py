@@ -66,19 +66,29 @@ def _read_first(path, key):
     return None
 
 
-def _caches():
-    """cpu0's caches from sysfs, e.g. "L1d 48K, L1i 32K, L2 1024K, L3 32768K"."""
-    root, out = "/sys/devices/system/cpu/cpu0/cache", []
+CACHES = "/sys/devices/system/cpu/cpu0/cache"
+
+
+def cpu0_caches(root=CACHES):
+    """[(level, type, size)] of cpu0's caches from sysfs, e.g. (2, "Unified", "1024K");
+    those read before an unreadable one (none where sysfs has no caches)."""
+    found = []
     try:
-        for index in sorted(os.listdir(root)):
+        for index in sorted(i for i in os.listdir(root) if i.startswith("index")):
             def read(name):
                 with open(os.path.join(root, index, name)) as f:
                     return f.read().strip()
-            kind = {"Data": "d", "Instruction": "i"}.get(read("type"), "")
-            out.append(f"L{read('level')}{kind} {read('size')}")
-    except OSError:
+            found.append((int(read("level")), read("type"), read("size")))
+    except (OSError, ValueError):
         pass
-    return ", ".join(out) or None
+    return found
+
+
+def _caches():
+    """cpu0's caches from sysfs, e.g. "L1d 48K, L1i 32K, L2 1024K, L3 32768K"."""
+    letters = {"Data": "d", "Instruction": "i"}
+    return ", ".join(f"L{level}{letters.get(kind, '')} {size}"
+                     for level, kind, size in cpu0_caches()) or None
 
 
 def mpi_library_version():

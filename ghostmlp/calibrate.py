@@ -12,7 +12,7 @@ from mpi4py import MPI
 from scipy.optimize import nnls
 
 from ghostmlp import _kernels
-from ghostmlp.bench import machine_facts
+from ghostmlp.bench import CACHES, cpu0_caches, machine_facts
 from ghostmlp.exchange import Exchange
 from ghostmlp.machine import (MACHINE_FORMAT, OPERATIONS, Machine, collective_seconds,
                               collective_terms)
@@ -28,18 +28,17 @@ GEMM_LARGE = (64, 256, 512, 4096)
 CUBE_SMALLEST = 32      # the smallest cube timed (smaller ones: mostly the wrapper)
 CUBE_REPEATS = 20
 BANDWIDTH_BYTES = 64 * 2**20
-CACHED_REPEATS = 200    # copies per timing of a pass that fits in the cache
 REDUCE_BYTES = 8 * 2**20
 # float32 values per rank of each timed message: p2p sends this many to each neighbour,
 # a collective among p ranks moves p times this many in all.
 MESSAGE_VALUES = (1, 8, 64, 512, 4096, 32768, 262144, 2097152, 8388608)
-TRIAL_SECONDS = 2e-3
+TRIAL_SECONDS = 2e-3    # each trial repeats the call for about this long
 ACTIVATION_SHAPE = (128, 256)   # neurons x batch of activation_rates: in the cache
 OVERLAP_BYTES = 8 * 2**20  # the bucket of allreduce_overlap
 OVERLAP_TESTS = 4           # its tests between GEMMs
 OVERHEAD_LAYERS = (2, 6)    # weight layers of the small networks of step_overheads
 OVERHEAD_WIDTH = 4          # their neurons per working rank and layer
-OVERHEAD_STEPS = 200    # each trial repeats the call for about this long
+OVERHEAD_STEPS = 200        # their timed steps
 MAX_LINES = 4           # fitted α-β lines per operation, by message size
 QUICK = {"small": (1, 16, 256), "large": (256, 1024), "values": (1, 64, 4096, 262144), "trials": 2,
          "repeats": 1, "rounds": 1}
@@ -83,18 +82,21 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
                      if work.Get_size() > 1 else None)
             if comms:
                 comms["overlap"] = allreduce_overlap(work, profile["repeats"], say)
-            rates = {"format": MACHINE_FORMAT, "kind": "measured", "gemm": gemm,
-                     "comm": comms, "bandwidth_bytes_per_s": bandwidth, "cache_bytes": cache,
-                     "cached_bandwidth_bytes_per_s": cached, "memory_bytes_per_rank": 1.0,
-                     "last_level_cache_bytes": last_level,
-                     "ranks_per_node": per_node}
-            rates["activation_seconds_per_value"] = activation_rates(work, dtypes,
-                                                                     profile["repeats"], say)
+            node_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            # what a prediction reads: the step overheads are measured against it
+            rates = {
+                "format": MACHINE_FORMAT, "kind": "measured", "ranks_per_node": per_node,
+                "memory_bytes_per_node": node_bytes,
+                "memory_bytes_per_rank": node_bytes / per_node,
+                "baseline_bytes_per_rank": baseline, "bandwidth_bytes_per_s": bandwidth,
+                "cache_bytes": cache, "cached_bandwidth_bytes_per_s": cached,
+                "last_level_cache_bytes": last_level, "gemm": gemm, "comm": comms,
+                "activation_seconds_per_value": activation_rates(work, dtypes,
+                                                                 profile["repeats"], say)}
             overheads = step_overheads(work, Machine(rates), say)
             facts = machine_facts()
     finally:
         work.Free()
-    node_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     cores = facts.get("cores_usable") or facts.get("cores")
     notes = [f"load average before and after: {load} and {list(os.getloadavg())}"]
     if not comms:
@@ -102,18 +104,11 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
     if cores and per_node > cores:
         notes.append(f"{per_node} ranks on {cores} cores (oversubscribed): every rate is shared")
     return {
-        "format": MACHINE_FORMAT, "name": os.uname().nodename, "kind": "measured",
+        "name": os.uname().nodename,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command, "ranks": (comm.Get_size() if comm is not None else 1),
-        "ranks_per_node": per_node, "oversubscribed": bool(cores and per_node > cores),
-        "memory_bytes_per_node": node_bytes, "memory_bytes_per_rank": node_bytes / per_node,
-        "baseline_bytes_per_rank": baseline, "bandwidth_bytes_per_s": bandwidth,
-        "cache_bytes": cache, "cached_bandwidth_bytes_per_s": cached,
-        "last_level_cache_bytes": last_level,
-        "gemm": gemm, "comm": comms,
-        "activation_seconds_per_value": rates["activation_seconds_per_value"],
-        "step_overheads": overheads, "facts": facts,
-        "notes": notes,
+        "oversubscribed": bool(cores and per_node > cores),
+        **rates, "step_overheads": overheads, "facts": facts, "notes": notes,
     }
 
 
@@ -218,17 +213,16 @@ def gemm_rates(comm, dtype, small, large, repeats, say, rounds=1):
         ("cube", s, s) for s in small if s >= CUBE_SMALLEST]
     best = {}
     for _ in range(rounds):
-        for family, size, big in shapes:
-            call, seconds = _time_gemm(comm, dtype, family, size, big,
-                                       CUBE_REPEATS if family == "cube" else repeats)
-            best[family, size, big] = call, min(seconds, best.get((family, size, big),
-                                                                  (call, math.inf))[1])
+        for shape in shapes:
+            call, seconds = _time_gemm(comm, dtype, *shape,
+                                       CUBE_REPEATS if shape[0] == "cube" else repeats)
+            if shape not in best or seconds < best[shape][1]:
+                best[shape] = call, seconds
     entries = []
     for (family, size, big), (call, seconds) in best.items():
         if family == "cube" and seconds - overhead < 0.1 * seconds:
             continue
-        m, n, k = (size,) * 3 if family == "cube" else (size if family == d else big
-                                                         for d in "mnk")
+        m, n, k = _dimensions(family, size, big)
         entries.append({"dtype": dtype, "m": m, "n": n, "k": k, "call": call,
                         "flops_per_s": 2.0 * m * n * k / max(seconds - overhead, 0.1 * seconds)})
     for family, big in ((f, b) for f in "mnk" for b in large):
@@ -240,10 +234,17 @@ def gemm_rates(comm, dtype, small, large, repeats, say, rounds=1):
     return entries
 
 
+def _dimensions(family, size, big):
+    """(m, n, k) of a shape of gemm_rates: a cube of `size`, or `size` in the family's
+    dimension and `big` in the other two."""
+    return (size,) * 3 if family == "cube" else tuple(size if family == d else big
+                                                      for d in "mnk")
+
+
 def _time_gemm(comm, dtype, family, size, big, repeats):
     """(call, seconds per call) of one shape of gemm_rates, on operands made for it."""
     gemm, gemv, ger = _kernels.gemm, _kernels.gemv, _kernels.ger
-    m, n, k = (size,) * 3 if family == "cube" else (size if family == d else big for d in "mnk")
+    m, n, k = _dimensions(family, size, big)
     if size == 1 and family in "mk":
         w = np.full((big, big), 0.5, dtype=dtype, order="F")
         x, y = np.full(big, 0.5, dtype=dtype), np.full(big, 0.5, dtype=dtype)
@@ -276,12 +277,7 @@ def stream_rates(comm, repeats, cache=None):
         # Half the cache in all (source and target), so that other data keeps its room.
         c = np.ones(cache // 16, dtype=np.float32)
         d = np.zeros_like(c)
-
-        def copies():
-            for _ in range(CACHED_REPEATS):
-                np.copyto(d, c)
-        copies()
-        cached = 2 * c.nbytes * CACHED_REPEATS / _best_seconds(comm, copies, repeats)
+        cached = 2 * c.nbytes / _call_seconds(comm, lambda: np.copyto(d, c), repeats)
     return 2 * a.nbytes / copy, total / x.nbytes, cached
 
 
@@ -308,21 +304,13 @@ def activation_rates(comm, dtypes, repeats, say):
     return found
 
 
-def cache_bytes(root="/sys/devices/system/cpu/cpu0/cache", level=2):
+def cache_bytes(root=CACHES, level=2):
     """Bytes of cpu0's data or unified cache of `level` (None: the last level), from
-    sysfs; None where unknown."""
+    sysfs (bench.cpu0_caches); None where unknown."""
     found = {}
-    try:
-        for index in sorted(i for i in os.listdir(root) if i.startswith("index")):
-            def read(name):
-                with open(os.path.join(root, index, name)) as f:
-                    return f.read().strip()
-            if read("type") in ("Data", "Unified"):
-                size = read("size")
-                scale = {"K": 2**10, "M": 2**20}.get(size[-1], 1)
-                found[int(read("level"))] = int(size.rstrip("KM")) * scale
-    except (OSError, ValueError):
-        return None
+    for number, kind, size in cpu0_caches(root):
+        if kind in ("Data", "Unified") and size.rstrip("KM").isdigit():
+            found[number] = int(size.rstrip("KM")) * {"K": 2**10, "M": 2**20}.get(size[-1], 1)
     return found.get(max(found) if level is None and found else level)
 
 
