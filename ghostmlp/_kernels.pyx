@@ -293,3 +293,15 @@ def ger(double alpha, floating[::1] x, floating[::1] y, floating[::1, :] a):
     _check(x.shape[0] == a.shape[0] and y.shape[0] == a.shape[1], "ger: shapes do not conform")
     with nogil:
         _blas_ger(a.shape[0], a.shape[1], <floating>alpha, &x[0], &y[0], &a[0, 0], a.shape[0])
+
+
+def label_range(const long long[::1] labels):
+    """(min, max) of class indices int64[n], n >= 1: one loop, without numpy's per-call cost."""
+    cdef Py_ssize_t i, n = labels.shape[0]
+    _check(n >= 1, "label_range: no labels")
+    cdef long long lo = labels[0], hi = labels[0]
+    with nogil:
+        for i in range(1, n):
+            lo = min(lo, labels[i])
+            hi = max(hi, labels[i])
+    return lo, hi

@@ -98,15 +98,21 @@ cdef inline void bias_activation_core(int n, int batch, floating* z, floating* b
                                floating* scratch) noexcept nogil:
     """H[n, B] := act(Z[n, B] + b[n]) in place; bias may be NULL; softmax runs over n.
 
-    scratch: 2 * B values, used by softmax only. EXP: see exp_row.
+    scratch: 2 * B values, used by softmax only. EXP: see exp_row. At B = 1, H is one row
+    of n values: the biases are added first and the activation is one row call (not n).
     """
-    cdef Py_ssize_t j, i, B = batch
+    cdef Py_ssize_t j, i, B = batch, rows = n
     cdef floating bj
     cdef floating* row
     if act == SOFTMAX:
         softmax_core(n, batch, z, bias, scratch)
         return
-    for j in range(n):
+    if batch == 1:
+        if bias != NULL:
+            for j in range(n):
+                z[j] = z[j] + bias[j]
+        bias, rows, B = NULL, 1, n
+    for j in range(rows):
         row = z + j * B
         bj = bias[j] if bias != NULL else 0
         if act == SIGMOID:
@@ -227,17 +233,18 @@ cdef inline void backprop_core(int n, int n_next, int batch, floating* delta_nex
 
 
 cdef inline void derivative_core(int n, int batch, floating* delta, floating* a, int act) noexcept nogil:
-    """DELTA[n, B] *= act'(A[n, B])."""
-    cdef Py_ssize_t j, i, B = batch
-    cdef floating* row
-    cdef floating* arow
-    if act == IDENTITY:
-        return
-    for j in range(n):
-        row = delta + j * B
-        arow = a + j * B
-        for i in range(B):
-            row[i] = row[i] * derivative(arow[i], act)
+    """DELTA[n, B] *= act'(A[n, B]): one loop over the n B values per activation, each
+    with its derivative inlined as a constant (so that the loop vectorises)."""
+    cdef Py_ssize_t i, size = n * <Py_ssize_t>batch
+    if act == SIGMOID:
+        for i in range(size):
+            delta[i] = delta[i] * derivative(a[i], SIGMOID)
+    elif act == TANH:
+        for i in range(size):
+            delta[i] = delta[i] * derivative(a[i], TANH)
+    elif act == RELU:
+        for i in range(size):
+            delta[i] = delta[i] * derivative(a[i], RELU)
 
 
 cdef inline void hidden_delta_core(int n, int n_next, int batch, floating* delta_next,
@@ -246,6 +253,11 @@ cdef inline void hidden_delta_core(int n, int n_next, int batch, floating* delta
     """DELTA[n, B] := (W_next[n, n_next] @ DELTA_next[n_next, B]) * act'(A[n, B])."""
     backprop_core(n, n_next, batch, delta_next, w_next, delta, 0)
     derivative_core(n, batch, delta, a, act)
+
+
+cdef inline floating bias_term(floating t, floating beta, floating alpha, floating s) noexcept nogil:
+    """beta t + alpha s, with beta 0 ignoring t (which may be uninitialised)."""
+    return (beta * t if beta != 0 else 0) + alpha * s
 
 
 cdef inline void outer_core(int n_in, int n_out, int batch, floating* h, floating* delta,
@@ -265,12 +277,16 @@ cdef inline void outer_core(int n_in, int n_out, int batch, floating* h, floatin
     else:
         gemm(c'T', c'N', n_out, n_in, batch, alpha, delta, batch, h, batch,
               beta, target, n_out)
+    if batch == 1:      # DELTA @ 1 is DELTA's one column: a loop that vectorises
+        for j in range(n_out):
+            target_bias[j] = bias_term(target_bias[j], bias_beta, alpha, delta[j])
+        return
     for j in range(n_out):
         row = delta + j * B
         s = 0
         for i in range(B):
             s += row[i]
-        target_bias[j] = (bias_beta * target_bias[j] if bias_beta != 0 else 0) + alpha * s
+        target_bias[j] = bias_term(target_bias[j], bias_beta, alpha, s)
 
 
 cdef inline void fused_delta_update_core(int n_in, int n_out, floating* h, floating* w,

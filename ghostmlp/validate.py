@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from ghostmlp._kernels import label_range
+
 
 def is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -110,11 +112,14 @@ def check_targets(Y, batch, n_out, dtype, convert=True, loss=None):
     if len(Y) != batch:
         raise ValueError(f"Y must have {batch} rows (one per sample of X), got {len(Y)}")
     if Y.ndim == 1:
-        if not np.issubdtype(Y.dtype, np.integer):
+        if Y.dtype.kind not in "iu":
             raise ValueError(f"Y: class indices must be integers, got dtype {Y.dtype}")
-        if Y.min() < 0 or Y.max() >= n_out:
-            raise ValueError(f"Y: class indices must lie in [0, {n_out}), "
-                             f"got [{Y.min()}, {Y.max()}]")
+        if convert and Y.dtype != np.uint64:    # uint64 beyond 2^63 would wrap in int64
+            Y = np.ascontiguousarray(Y, dtype=np.int64)
+        lo, hi = label_range(Y) if Y.dtype == np.int64 and Y.flags.c_contiguous else (
+            Y.min(), Y.max())
+        if lo < 0 or hi >= n_out:
+            raise ValueError(f"Y: class indices must lie in [0, {n_out}), got [{lo}, {hi}]")
         return np.ascontiguousarray(Y, dtype=np.int64) if convert else Y
     if Y.ndim != 2 or Y.shape[1] != n_out:
         raise ValueError(f"Y must be class indices [B] or rows [B, {n_out}], got shape {Y.shape}")

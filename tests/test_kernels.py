@@ -503,6 +503,14 @@ def test_fused_equals_hidden_delta_then_outer_update(dtype, act, n_in, n_out):
 
 # ---------------------------------------------------------------- shape checks
 
+@pytest.mark.parametrize("n", [1, 2, 3, 17, 1000])
+def test_label_range_is_numpys_min_and_max(n):
+    labels = rng_for("label_range", n).integers(-5, 50, n)
+    assert K.label_range(labels) == (labels.min(), labels.max())
+    with pytest.raises(ValueError, match="no labels"):
+        K.label_range(labels[:0])
+
+
 @dtypes
 def test_shape_errors(dtype):
     def z(*shape):

@@ -433,6 +433,11 @@ def test_invalid_data_is_rejected():
         net.forward(np.zeros((2, 4)))
     with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\)"):
         net.train_step(np.zeros((2, 3)), [0, 2])
+    for labels, shown in [(np.array([0, -1], np.int8), r"\[-1, 0\]"),
+                          (np.array([0, 2**63], np.uint64), r"\[0, 9223372036854775808\]"),
+                          (np.array([5, 0, 1, 0])[::2], r"\[1, 5\]")]:
+        with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\), got " + shown):
+            net.train_step(np.zeros((2, 3)), labels)
     with pytest.raises(ValueError, match="Y must have 2 rows"):
         net.train_step(np.zeros((2, 3)), [0, 1, 1])
     with pytest.raises(ValueError, match="Y must be class indices"):
