@@ -109,3 +109,65 @@ def run_fused_layers(quick, log):
         })
         log(f"  layer {n_in}x{n_out}: fused {fused * 1e6:.2f} us, unfused {unfused * 1e6:.2f} us")
     return rows
+
+
+class _StepLayer(_Layer):
+    """One layer's batch-1 products as the serial step makes them, through the kernel wrappers."""
+
+    def __init__(self, n_in, n_out, seed, first):
+        super().__init__(n_in, n_out, seed)
+        self.first, self.out2 = first, np.zeros((n_out, 1), dtype=np.float32)
+        self.scratch = np.zeros(2, dtype=np.float32)
+
+    def forward(self, calls):
+        f, sig = _kernels.forward_slice, _kernels.SIGMOID
+        h, w, b, out, s = self.h2, self.w, self.bias, self.out2, self.scratch
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            f(h, w, b, out, sig, 0, None, s)
+        return (time.perf_counter() - t0) / calls
+
+    def update(self, calls):
+        ou, alpha = _kernels.outer_update, -LEARNING_RATE
+        h, w, b, d = self.h2, self.w, self.bias, self.delta2
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            ou(h, d, w, b, alpha, 1.0)
+        return (time.perf_counter() - t0) / calls
+
+    def backward(self, calls):
+        """The first layer's update alone; else the fused row pass or gemv + ger, as the step picks."""
+        if self.first:
+            return self.update(calls)
+        return (self.fused if takes_fused_path(*self.w.shape) else self.unfused)(calls)
+
+
+def step_products_b1(sizes, rounds):
+    """Seconds of the batch-1 step's own products (forward gemv + activation, backward gemv +
+    ger or the fused row pass) per layer, medians of `rounds` timings, each less the same
+    wrapper's median on a 1x1 layer, and the bytes of W they read and write:
+    {"forward_s", "backward_s", "bytes", "layers"}."""
+    def median_of(method, calls):
+        method(calls)
+        return statistics.median(method(calls) for _ in range(rounds))
+
+    gc.disable()
+    try:
+        tiny = {first: _StepLayer(1, 1, 3, first) for first in (True, False)}
+        overhead = {(first, kind): median_of(getattr(tiny[first], kind), 2000)
+                    for first in (True, False) for kind in ("forward", "backward")}
+        layers = []
+        for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layer = _StepLayer(n_in, n_out, 5 + l, l == 0)
+            calls = 1 if n_in * n_out >= 1 << 20 else 1000
+            times = {kind: median_of(getattr(layer, kind), calls) - overhead[l == 0, kind]
+                     for kind in ("forward", "backward")}
+            # W's bytes read or written: forward 1 pass; update 2 (read + write); the hidden
+            # delta 1 more unless the fused row pass makes it in the update's sweep.
+            passes = 3 if l == 0 or takes_fused_path(n_in, n_out) else 4
+            layers.append({**times, "bytes": passes * 4 * n_in * n_out})
+    finally:
+        gc.enable()
+    return {"forward_s": sum(l["forward"] for l in layers),
+            "backward_s": sum(l["backward"] for l in layers),
+            "bytes": sum(l["bytes"] for l in layers), "layers": layers}

@@ -88,6 +88,16 @@ def print_report(facts, command, limits, sgemm, cases, fused_rows, quick):
               f"the reference rate: {100 * c['step_gemms_efficiency']:.1f} %); the other "
               f"{_ms(c['median_s'] - c['step_gemms_s'])} ms is everything else (activations, "
               "softmax, loss, act', bias sums, input transpose, Python).")
+        if c.get("step_products_s"):
+            p(f"- {c['model']} batch 1: the step's own products alone (per layer the forward "
+              "gemv with its activation, the hidden delta's gemv and the update's ger or the "
+              "fused row pass, through the kernel wrappers less each wrapper's time on a 1x1 "
+              f"layer) take {_us(c['step_products_s'])} µs (forward "
+              f"{_us(c['step_products']['forward_s'])}, backward "
+              f"{_us(c['step_products']['backward_s'])}) = "
+              f"{100 * c['step_products_share']:.1f} % of the median step; the bytes of W they "
+              f"read and write ({c['step_products']['bytes'] / 2**10:,.0f} KiB) in that time "
+              f"make {c['step_products']['bytes'] / c['step_products_s'] / 1e9:.1f} GB/s.")
     p("")
     p("## Targets\n")
     p("| target | measured | status |")

@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from benchmarks import machine
+from benchmarks.kernels_fused import step_products_b1
 from ghostmlp import _kernels
 from ghostmlp.bench import LEARNING_RATE, MODELS, build_network, synthetic_data
 
@@ -124,6 +125,10 @@ def run_case(net, model, batch, repeats, warmup, group, limits, ab_repeats):
         case["step_gemms_share"] = case["step_gemms_s"] / median
         case["step_gemms_efficiency"] = sgemm_s / case["step_gemms_s"]
     if batch == 1:
+        products = step_products_b1(sizes, 15 if weights < 1 << 20 else 3)
+        case["step_products"] = products
+        case["step_products_s"] = products["forward_s"] + products["backward_s"]
+        case["step_products_share"] = case["step_products_s"] / median
         wbytes = 4 * weights
         case["weight_bytes"] = wbytes
         case["memory_floor_s"] = 3 * wbytes / (limits["copy_gbs"] * 1e9)

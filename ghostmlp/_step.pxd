@@ -49,6 +49,7 @@ cdef class Step:
     cdef Layer* layers
     cdef void* xt
     cdef void* scratch
+    cdef void* inbox    # [2, B]: the neighbours' deltas of this rank's boundary rows (HALO_EXACT)
     cdef object exchange, keep
     cdef void* loss_slot
 

@@ -52,10 +52,11 @@ cdef class Step:
     plan: a ghostmlp.layout plan (layers with rows, own_row, n_own, activation,
     post_softmax, forward, backward); pieces[l]: this rank's pieces of layer l (n_in,
     n_out, in_row, out_row, weights, bias, grad_weights, grad_bias, state);
-    buffers: acts, deltas, own_deltas (None where unused), inputs_t, scratch, capacity;
+    buffers: acts, deltas, own_deltas (None where unused), inputs_t, scratch, inbox, capacity;
     optimizer: (code, momentum, nesterov, weight_decay, beta1, beta2, eps);
     exchange: the plan's exchange (post_halo, wait_halo, gather, reverse_halo,
-    reduce_scatter, each given the layer and B), or None when the plan has none;
+    reduce_scatter, each given the layer and B; reverse_halo leaves the returned ghost
+    deltas in buffers.inbox, which the step adds), or None when the plan has none;
     reduce_gradients: backward() writes the gradients, hands each layer's to the
     exchange (gradients_done(l)) as soon as it is written, and updates every bucket of
     layers once the exchange's reducer has summed it over the replicas; loss_slot: a
@@ -91,6 +92,7 @@ cdef class Step:
             self.loss_slot = _data(loss_slot, t, 1, "loss_slot")
         self.xt = _data(buffers.inputs_t, t, self.n_inputs * cap, "inputs_t")
         self.scratch = _data(buffers.scratch, t, 2 * cap, "scratch")
+        self.inbox = _data(buffers.inbox, t, 2 * cap, "inbox")
         for l, layer in enumerate(plan.layers):
             L = &self.layers[l]
             L.rows, L.own_row, L.n_own = layer.rows, layer.own_row, layer.n_own
@@ -246,6 +248,18 @@ cdef inline floating* _own_deltas(Layer* L, int batch, floating* like) noexcept 
     return <floating*>L.deltas + L.own_row * <Py_ssize_t>batch
 
 
+cdef inline void _add_returned_ghosts(Layer* L, int batch, floating* inbox) noexcept nogil:
+    """The deltas of the layer's first and last own rows (rows 1 and n_own of [n_own + 2, B])
+    += what the neighbours' ghosts of them sent back (inbox[0] and inbox[1])."""
+    cdef Py_ssize_t i, B = batch
+    cdef floating* first = <floating*>L.deltas + B
+    cdef floating* last = <floating*>L.deltas + (L.rows - 2) * B
+    for i in range(B):
+        first[i] += inbox[i]
+    for i in range(B):
+        last[i] += inbox[B + i]
+
+
 cdef inline void _compute(Layer* L, Piece* p, int lo, int hi, int batch, floating* h,
                           floating* scratch) noexcept nogil:
     """Own rows of the piece's neurons lo <= j < hi := act(W[:, j].T @ H[inputs] + b_j)."""
@@ -354,6 +368,8 @@ cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except
                         backprop_core(p.n_in, p.n_out, batch, delta, <floating*>p.w, target, 0)
             if P.backward == HALO_EXACT:
                 s.exchange.reverse_halo(l - 1, batch)
+                with nogil:
+                    _add_returned_ghosts(P, batch, <floating*>s.inbox)
             elif P.backward == REDUCE_SCATTER:
                 s.exchange.reduce_scatter(l - 1, batch)
             with nogil:
