@@ -5,11 +5,13 @@ cdef enum:
     NO_EXCHANGE = 0
     HALO = 1            # ghost rows to and from the ring neighbours, overlapping the interior
     GATHER = 2          # every rank's own rows gathered into the whole layer
+    WRAP = 3            # a ring of one rank: its ghost rows are copies of its boundary rows
     # How a layer's own deltas are formed from the next layer's.
     LOCAL = 0           # straight into the own rows: this rank holds the whole next layer
     REDUCE_SCATTER = 1  # partial sums over the whole layer, reduced onto each owner
     HALO_EXACT = 2      # into the halo rows; the ghost rows' deltas go back to their owners
     HALO_LOCAL = 3      # into the own rows only: ghosts are constants
+    WRAP_EXACT = 4      # HALO_EXACT on a ring of one rank: the ghost rows' deltas added locally
     # What backward() does with the weight gradients.
     UPDATE = 0          # the optimizer's update, fused into the gradient GEMM where it allows
     GRADIENTS = 1       # write them to the gradient buffers; change nothing

@@ -32,9 +32,10 @@ def _bind_blas(addresses, ilp64):
 
 blas.register(_bind_blas)
 
-FORWARD_EXCHANGES = {"none": NO_EXCHANGE, "halo": HALO, "gather": GATHER}
+FORWARD_EXCHANGES = {"none": NO_EXCHANGE, "halo": HALO, "gather": GATHER, "wrap": WRAP}
 BACKWARD_EXCHANGES = {"local": LOCAL, "reduce_scatter": REDUCE_SCATTER,
-                      "halo_exact": HALO_EXACT, "halo_local": HALO_LOCAL}
+                      "halo_exact": HALO_EXACT, "halo_local": HALO_LOCAL,
+                      "wrap_exact": WRAP_EXACT}
 
 
 cdef void* _data(object array, int typenum, Py_ssize_t size, str name) except NULL:
@@ -248,16 +249,29 @@ cdef inline floating* _own_deltas(Layer* L, int batch, floating* like) noexcept 
     return <floating*>L.deltas + L.own_row * <Py_ssize_t>batch
 
 
-cdef inline void _add_returned_ghosts(Layer* L, int batch, floating* inbox) noexcept nogil:
-    """The deltas of the layer's first and last own rows (rows 1 and n_own of [n_own + 2, B])
-    += what the neighbours' ghosts of them sent back (inbox[0] and inbox[1])."""
+cdef inline void _add_ghost_deltas(Layer* L, int batch, floating* to_first,
+                                   floating* to_last) noexcept nogil:
+    """The deltas of the layer's first and last own rows (rows 1 and n_own of its halo
+    [n_own + 2, B]) += the deltas of the ghosts of them, to_first[B] and to_last[B]: what
+    the neighbours sent back (inbox[0], inbox[1]) or, on a ring of one rank, the layer's
+    own ghost rows n_own + 1 and 0."""
     cdef Py_ssize_t i, B = batch
     cdef floating* first = <floating*>L.deltas + B
     cdef floating* last = <floating*>L.deltas + (L.rows - 2) * B
     for i in range(B):
-        first[i] += inbox[i]
+        first[i] += to_first[i]
     for i in range(B):
-        last[i] += inbox[B + i]
+        last[i] += to_last[i]
+
+
+cdef inline void _wrap_ghosts(Layer* L, int batch, floating* like) noexcept nogil:
+    """A ring of one rank: ghostTop (row 0) := its last own row, ghostBottom := its first
+    (`like` only picks the dtype)."""
+    cdef Py_ssize_t i, B = batch
+    cdef floating* acts = <floating*>L.acts
+    for i in range(B):
+        acts[i] = acts[(L.rows - 2) * B + i]
+        acts[(L.rows - 1) * B + i] = acts[B + i]
 
 
 cdef inline void _compute(Layer* L, Piece* p, int lo, int hi, int batch, floating* h,
@@ -308,6 +322,9 @@ cdef int _forward(Step s, floating* x) except -1:
                 _compute(L, &L.pieces[k], 0, L.pieces[k].n_out, batch, h, scratch)
         if L.forward == GATHER:
             s.exchange.gather(l, batch)
+        elif L.forward == WRAP:
+            with nogil:
+                _wrap_ghosts(L, batch, h)
         if L.post_softmax:
             with nogil:
                 bias_activation_core(L.rows, batch, <floating*>L.acts, NULL, SOFTMAX, scratch)
@@ -347,11 +364,11 @@ cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except
                      and P.backward in (LOCAL, REDUCE_SCATTER)
                      and p.n_in * <Py_ssize_t>p.n_out * sizeof(floating) >= FUSED_ROW_MIN_BYTES)
             with nogil:
-                if P.backward == HALO_EXACT or P.backward == HALO_LOCAL:
+                if P.backward in (HALO_EXACT, HALO_LOCAL, WRAP_EXACT):
                     memset(P.deltas, 0, P.rows * B * sizeof(floating))
                     for k in range(L.n_pieces):
                         p = &L.pieces[k]
-                        if P.backward == HALO_EXACT:
+                        if P.backward != HALO_LOCAL:
                             backprop_core(p.n_in, p.n_out, batch, delta + p.out_row * B,
                                           <floating*>p.w, <floating*>P.deltas + p.in_row * B, 1)
                         else:   # ghosts are constants: only the block's own inputs get deltas
@@ -369,7 +386,11 @@ cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except
             if P.backward == HALO_EXACT:
                 s.exchange.reverse_halo(l - 1, batch)
                 with nogil:
-                    _add_returned_ghosts(P, batch, <floating*>s.inbox)
+                    _add_ghost_deltas(P, batch, <floating*>s.inbox, <floating*>s.inbox + B)
+            elif P.backward == WRAP_EXACT:
+                with nogil:
+                    _add_ghost_deltas(P, batch, <floating*>P.deltas + (P.rows - 1) * B,
+                                      <floating*>P.deltas)
             elif P.backward == REDUCE_SCATTER:
                 s.exchange.reduce_scatter(l - 1, batch)
             with nogil:

@@ -12,9 +12,11 @@ class LayerPlan:
     Own neurons [start, stop) (none on a master rank); its activation and delta buffers
     hold `rows` rows, the own ones from `own_row`: a ghost hidden layer stores its two
     ghost rows around its own (halo), every other layer the whole layer. counts: own rows
-    per working rank. forward: the exchange after the pieces ("none", "halo", "gather");
-    backward: how the own deltas come from the next layer's ("local", "reduce_scatter",
-    "halo_exact", "halo_local"). activation: what the pieces apply; post_softmax: a
+    per working rank. forward: the exchange after the pieces ("none", "halo", "gather", or
+    "wrap": the halo of a ring of one working rank, whose ghosts are copies of its own
+    boundary rows); backward: how the own deltas come from the next layer's ("local",
+    "reduce_scatter", "halo_exact", "halo_local", or "wrap_exact": halo_exact on a ring of
+    one, the ghosts' deltas added locally). activation: what the pieces apply; post_softmax: a
     softmax over the gathered layer follows (an output split into pieces).
     """
 
@@ -60,8 +62,11 @@ class Layout:
             if is_output:               # its deltas come from the loss, on every rank
                 layer.forward = "gather" if ranks > 1 else "none"     # a master included
             elif self.is_worker and layer.halo:
-                layer.forward = "halo"
-                layer.backward = "halo_exact" if ghost_gradients == "exact" else "halo_local"
+                # a ring of one working rank: its ghosts are its own boundary rows, copied
+                alone = self.workers == 1
+                layer.forward = "wrap" if alone else "halo"
+                layer.backward = ("halo_local" if ghost_gradients != "exact"
+                                  else "wrap_exact" if alone else "halo_exact")
             elif self.is_worker and self.workers > 1:
                 layer.forward, layer.backward = "gather", "reduce_scatter"
             split = layer.forward == "gather" or len(layer.pieces) > 1
