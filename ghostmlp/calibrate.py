@@ -405,7 +405,7 @@ def _time_operation(comm, op, values, trials):
         run = lambda: ex.comm.Iallreduce(MPI.IN_PLACE, vector, op=MPI.SUM).Wait()
         nbytes = vector.nbytes
     if persistent is not None:
-        run = lambda: (ex.start(persistent), ex.wait(persistent))
+        run = lambda: ex.run(persistent)
     for _ in range(3):
         run()
     comm.Barrier()
