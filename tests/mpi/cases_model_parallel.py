@@ -193,6 +193,22 @@ def test_master_equals_no_master_on_the_working_ranks(connectivity):
     everywhere(close(with_master.predict_proba(X), reference.predict_proba(X)), "outputs")
 
 
+@pytest.mark.skipif(P < 2, reason="master mode needs 2 ranks")
+@pytest.mark.parametrize("gradients", ["exact", "local"])
+def test_master_with_fixed_ghost_blocks_equals_one_process(gradients):
+    # 2 ranks leave one working rank, whose ring is itself (its halos are copies, no
+    # message); 3 and 4 ranks exchange real halos between the workers
+    X, y = data(GHOST_SIZES, seed=6)
+    options = dict(connectivity="ghost", blocks=FIXED_BLOCKS, ghost_gradients=gradients)
+    with_master = build(GHOST_SIZES, comm=comm, master=True, **options)
+    alone = build(GHOST_SIZES, comm=MPI.COMM_SELF, **options)
+    for _ in range(3):
+        everywhere(close(with_master.train_step(X, y), alone.train_step(X, y)), "loss")
+    everywhere(same_weights(with_master.get_weights(), alone.get_weights()), "weights")
+    messages = with_master.stats()["messages_per_rank"]
+    everywhere((messages == 0) == (P == 2), f"halo messages {messages}")
+
+
 def raised(function, **options):
     """The ValueError message that function(**options) raises on this rank, or None."""
     try:
