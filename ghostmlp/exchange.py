@@ -59,6 +59,22 @@ class Persistent:
         self.requests = []
 
 
+class _Timed:
+    """Exchange.timed's context: a class, not a generator, since it wraps every step (a
+    generator context costs about 1.3 µs more a step)."""
+    __slots__ = ("exchange", "step", "started")
+
+    def __init__(self, exchange, step):
+        self.exchange, self.step = exchange, bool(step)
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+
+    def __exit__(self, *error):
+        self.exchange.step_seconds += time.perf_counter() - self.started
+        self.exchange.iterations += self.step
+
+
 def where():
     """This rank, as the watchdog names it: its rank in MPI.COMM_WORLD and its host."""
     world = MPI.COMM_WORLD
@@ -111,15 +127,9 @@ class Exchange:
         self.iterations = 0
         self.step_seconds = 0.0
 
-    @contextlib.contextmanager
     def timed(self, step=False):
         """Count what runs inside as training time of stats(), as one iteration when step=True."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.step_seconds += time.perf_counter() - started
-            self.iterations += bool(step)
+        return _Timed(self, step)
 
     @contextlib.contextmanager
     def uncounted(self):
