@@ -149,13 +149,6 @@ class Exchange:
     def _count(self, kind):
         self.collectives[kind] = self.collectives.get(kind, 0) + 1
 
-    def _tally(self, persistent):
-        """Count one start of a persistent exchange: its messages and bytes, or its collective."""
-        self.messages += persistent.messages
-        self.bytes += persistent.nbytes
-        if persistent.kind:
-            self._count(persistent.kind)
-
     # ------------------------------------------------------------------ halo
 
     def halo(self, rows):
@@ -188,31 +181,27 @@ class Exchange:
             w.Send_init(rows[-1], dest=self.next, tag=TAG_BOTTOM),
         ], messages=2, nbytes=rows[0].nbytes + rows[-1].nbytes)
 
-    def start(self, persistent):
-        """Start a halo or a persistent collective (counted: messages, bytes, collectives)."""
+    def start(self, persistent, finish=False):
+        """Start a halo or a persistent collective (counted: messages, bytes, collectives);
+        finish=True: and wait for it, with one clock reading at each end (the step's
+        blocking exchanges)."""
         begin = MPI.Wtime()
         if persistent.run is None:
             MPI.Prequest.Startall(persistent.requests)
+            if finish:
+                MPI.Request.Waitall(persistent.requests)
         else:
             persistent.run()
-        self._tally(persistent)
+        self.messages += persistent.messages
+        self.bytes += persistent.nbytes
+        if persistent.kind:
+            self._count(persistent.kind)
         self.seconds += MPI.Wtime() - begin
 
     def wait(self, persistent):
         """Wait for what start() started."""
         begin = MPI.Wtime()
         MPI.Request.Waitall(persistent.requests)
-        self.seconds += MPI.Wtime() - begin
-
-    def run(self, persistent):
-        """start() then wait(), with one clock reading at each end (the step's blocking exchanges)."""
-        begin = MPI.Wtime()
-        if persistent.run is None:
-            MPI.Prequest.Startall(persistent.requests)
-            MPI.Request.Waitall(persistent.requests)
-        else:
-            persistent.run()
-        self._tally(persistent)
         self.seconds += MPI.Wtime() - begin
 
     # ----------------------------------------------------------- collectives
@@ -452,8 +441,7 @@ class StepExchange:
 
     @watched()
     def _run(self, op, l, batch):
-        persistent = self._persistent.get((op, l, batch)) or self._requests(op, l, batch)
-        self.exchange.run(persistent)
+        self.exchange.start(self._requests(op, l, batch), finish=True)
 
     def gradients_done(self, l):
         self.reducer.layer_done(l)
