@@ -24,6 +24,7 @@ from ghostmlp._layer cimport (
     output_delta_core, backprop_core, hidden_delta_core, derivative_core, outer_core,
     fused_delta_update_core)
 from ghostmlp._optim cimport adam_core, sgd_core
+from ghostmlp._mpi cimport Requests, bind_requests, start_requests, wait_requests
 
 cdef extern from *:
     const char* GHOSTMLP_BUILD_INFO         # JSON, defined by setup.py
@@ -305,3 +306,20 @@ def label_range(const long long[::1] labels):
             lo = min(lo, labels[i])
             hi = max(hi, labels[i])
     return lo, hi
+
+
+def run_requests(spec, int times=1):
+    """Start and wait exchange.CompiledRequests `spec` `times` times from compiled code, as
+    the step does (for the calibration); MPI's error code, 0 on success."""
+    cdef Requests r
+    cdef int error = 0, i
+    _check(spec is not None, "run_requests needs requests")
+    bind_requests(&r, spec)
+    with nogil:
+        for i in range(times):
+            error = start_requests(&r)
+            if error == 0:
+                error = wait_requests(&r, -1)
+            if error:
+                break
+    return error

@@ -1,4 +1,5 @@
 # The plan of one step as C structs, and the Step's state (see _step.pyx).
+from ghostmlp._mpi cimport Requests
 
 cdef enum:
     # What follows a layer's pieces in the forward pass.
@@ -34,8 +35,10 @@ cdef struct Layer:
     int n_own
     int act             # the pieces' activation
     bint post_softmax   # softmax over the gathered layer after the pieces (split output)
-    int forward         # NO_EXCHANGE, HALO or GATHER
-    int backward        # LOCAL, REDUCE_SCATTER, HALO_EXACT or HALO_LOCAL
+    int forward         # NO_EXCHANGE, HALO, GATHER or WRAP
+    int backward        # LOCAL, REDUCE_SCATTER, HALO_EXACT, HALO_LOCAL or WRAP_EXACT
+    Requests forward_requests   # the forward exchange (HALO, GATHER) at the bound batch,
+    Requests backward_requests  # and the backward one (REDUCE_SCATTER, HALO_EXACT); or none
     int n_pieces
     Piece* pieces
     void* acts          # [rows, B]
@@ -45,6 +48,7 @@ cdef struct Layer:
 
 cdef class Step:
     cdef int n_layers, n_inputs, n_outputs, capacity, batch, typenum, loss, output_act
+    cdef int exchange_batch     # the batch the layers' requests are bound for (0: none)
     cdef int optimizer
     cdef double momentum, weight_decay, beta1, beta2, eps
     cdef bint nesterov, is_worker, fused_rows, has_gradients, reduce_gradients
@@ -52,7 +56,8 @@ cdef class Step:
     cdef void* xt
     cdef void* scratch
     cdef void* inbox    # [2, B]: the neighbours' deltas of this rank's boundary rows (HALO_EXACT)
-    cdef object exchange, keep
+    cdef object exchange, keep, compiled
     cdef void* loss_slot
 
     cdef _backward(self, int mode, double lr, long step)
+    cdef _bind_exchange(self, int batch)

@@ -3,8 +3,10 @@
 A plan (``ghostmlp.layout``) says per layer which pieces of it this rank computes, where
 their inputs and outputs lie in the neuron-major buffers (``H[rows, B]``, see
 ``_kernels.pyx``) and which exchange follows. The step runs the arithmetic without the
-GIL and calls the plan's exchange (Python, mpi4py) only where the plan names one; the
-serial plan names none, so a serial step is one call with no Python in between.
+GIL, and the plan's exchanges too: their persistent requests, made by the exchange
+(``StepExchange.compiled``), are started and waited here (``_mpi.pxd``); only where the
+exchange has none for compiled code does the step call it in Python (mpi4py). The serial
+plan names no exchange, so a serial step is one call with no Python in between.
 """
 from libc.math cimport pow
 from libc.stdlib cimport calloc, free
@@ -16,6 +18,7 @@ import numpy
 
 from ghostmlp import blas
 from ghostmlp._blas cimport bind
+from ghostmlp._mpi cimport Requests, bind_requests, start_requests, wait_requests
 
 from ghostmlp._layer cimport (
     IDENTITY, SOFTMAX, FUSED_ROW_MIN_BYTES, backprop_core, bias_activation_core,
@@ -55,9 +58,11 @@ cdef class Step:
     n_out, in_row, out_row, weights, bias, grad_weights, grad_bias, state);
     buffers: acts, deltas, own_deltas (None where unused), inputs_t, scratch, inbox, capacity;
     optimizer: (code, momentum, nesterov, weight_decay, beta1, beta2, eps);
-    exchange: the plan's exchange (post_halo, wait_halo, gather, reverse_halo,
-    reduce_scatter, each given the layer and B; reverse_halo leaves the returned ghost
-    deltas in buffers.inbox, which the step adds), or None when the plan has none;
+    exchange: the plan's exchange (compiled(B): per layer the requests of its forward and
+    backward exchanges for compiled code, or None; where None, post_halo, wait_halo,
+    gather, reverse_halo, reduce_scatter, each given the layer and B; the returned ghost
+    deltas arrive in buffers.inbox, which the step adds; failed(code) raises MPI's error),
+    or None when the plan has none;
     reduce_gradients: backward() writes the gradients, hands each layer's to the
     exchange (gradients_done(l)) as soon as it is written, and updates every bucket of
     layers once the exchange's reducer has summed it over the replicas; loss_slot: a
@@ -86,7 +91,7 @@ cdef class Step:
         self.has_gradients = True           # until a piece without gradient buffers is seen
         # SGD's momentum buffer; Adam's two moments.
         cdef int n_states = (1 if self.momentum else 0) if self.optimizer == SGD else 2
-        self.exchange, self.batch = exchange, 0
+        self.exchange, self.batch, self.exchange_batch = exchange, 0, 0
         self.keep = (pieces, buffers)
         cdef int t = self.typenum, cap = self.capacity
         if loss_slot is not None:
@@ -148,6 +153,8 @@ cdef class Step:
         if not 1 <= batch <= self.capacity or x.shape[1] != self.n_inputs:
             raise ValueError(f"x must be [B, {self.n_inputs}] with 1 <= B <= {self.capacity}")
         cdef void* xp = _data(x, self.typenum, batch * self.n_inputs, "x")
+        if self.exchange is not None and batch != self.exchange_batch:
+            self._bind_exchange(batch)
         self.batch = batch
         if self.typenum == cnp.NPY_FLOAT64:
             _forward(self, <double*>xp)
@@ -223,6 +230,15 @@ cdef class Step:
         self._backward(UPDATE, learning_rate, step)
         return loss
 
+    cdef _bind_exchange(self, int batch):
+        """Point every layer's requests at its exchanges' for batch B."""
+        cdef int l
+        self.compiled = self.exchange.compiled(batch)
+        for l in range(self.n_layers):
+            bind_requests(&self.layers[l].forward_requests, self.compiled[l][0])
+            bind_requests(&self.layers[l].backward_requests, self.compiled[l][1])
+        self.exchange_batch = batch
+
     cdef _backward(self, int mode, double lr, long step):
         if self.batch == 0:
             raise RuntimeError("backward() needs a forward() and loss_delta() first")
@@ -238,6 +254,43 @@ cdef class Step:
             if not self.is_worker:      # a master's bucket holds the loss slot alone
                 self.exchange.reducer.post_all()
             self.exchange.reducer.finish(lambda first, last: self.apply(lr, step, first, last))
+
+
+# ---------------------------------------------------------------- the exchanges
+
+cdef int _start(Step s, Requests* r, str method, int l) except -1:
+    """Start layer l's exchange: its requests here, else the exchange's `method`."""
+    cdef int error
+    if r.count == 0:
+        getattr(s.exchange, method)(l, s.batch)
+        return 0
+    with nogil:
+        error = start_requests(r)
+    if error:
+        s.exchange.failed(error)
+    return 0
+
+
+cdef int _wait(Step s, Requests* r, str method, int l) except -1:
+    """Wait for layer l's exchange started by _start (the GIL released meanwhile)."""
+    cdef int error
+    if r.count == 0:
+        getattr(s.exchange, method)(l, s.batch)
+        return 0
+    with nogil:
+        error = wait_requests(r, l)
+    if error:
+        s.exchange.failed(error)
+    return 0
+
+
+cdef int _run(Step s, Requests* r, str method, int l) except -1:
+    """Layer l's blocking exchange: start its requests and wait, else the exchange's `method`."""
+    if r.count == 0:
+        getattr(s.exchange, method)(l, s.batch)
+        return 0
+    _start(s, r, method, l)
+    return _wait(s, r, method, l)
 
 
 # ------------------------------------------------------------------- the passes
@@ -307,7 +360,7 @@ cdef int _forward(Step s, floating* x) except -1:
                 _compute(L, first, 0, 1, batch, h, scratch)
                 if last != first or last.n_out > 1:
                     _compute(L, last, last.n_out - 1, last.n_out, batch, h, scratch)
-            s.exchange.post_halo(l, batch)
+            _start(s, &L.forward_requests, "post_halo", l)
             with nogil:
                 for k in range(L.n_pieces):
                     p = &L.pieces[k]
@@ -315,13 +368,13 @@ cdef int _forward(Step s, floating* x) except -1:
                     end = p.n_out - 1 if p == last else p.n_out
                     if begin < end:
                         _compute(L, p, begin, end, batch, h, scratch)
-            s.exchange.wait_halo(l, batch)
+            _wait(s, &L.forward_requests, "wait_halo", l)
             continue
         with nogil:
             for k in range(L.n_pieces):
                 _compute(L, &L.pieces[k], 0, L.pieces[k].n_out, batch, h, scratch)
         if L.forward == GATHER:
-            s.exchange.gather(l, batch)
+            _run(s, &L.forward_requests, "gather", l)
         elif L.forward == WRAP:
             with nogil:
                 _wrap_ghosts(L, batch, h)
@@ -384,7 +437,7 @@ cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except
                     else:
                         backprop_core(p.n_in, p.n_out, batch, delta, <floating*>p.w, target, 0)
             if P.backward == HALO_EXACT:
-                s.exchange.reverse_halo(l - 1, batch)
+                _run(s, &P.backward_requests, "reverse_halo", l - 1)
                 with nogil:
                     _add_ghost_deltas(P, batch, <floating*>s.inbox, <floating*>s.inbox + B)
             elif P.backward == WRAP_EXACT:
@@ -392,7 +445,7 @@ cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except
                     _add_ghost_deltas(P, batch, <floating*>P.deltas + (P.rows - 1) * B,
                                       <floating*>P.deltas)
             elif P.backward == REDUCE_SCATTER:
-                s.exchange.reduce_scatter(l - 1, batch)
+                _run(s, &P.backward_requests, "reduce_scatter", l - 1)
             with nogil:
                 derivative_core(P.n_own, batch, _own_deltas(P, batch, delta),
                                 <floating*>P.acts + P.own_row * B, P.act)

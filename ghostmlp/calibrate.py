@@ -13,7 +13,7 @@ from scipy.optimize import nnls
 
 from ghostmlp import _kernels
 from ghostmlp.bench import CACHES, cpu0_caches, machine_facts
-from ghostmlp.exchange import Exchange
+from ghostmlp.exchange import COMPILED_ENTRY_POINTS, CompiledRequests, Exchange
 from ghostmlp.machine import (MACHINE_FORMAT, OPERATIONS, Machine, collective_seconds,
                               collective_terms)
 
@@ -383,11 +383,27 @@ def _sub_sizes(size):
     return sorted({2**i for i in range(1, size.bit_length())} | {size})
 
 
+def _as_the_step_runs(ex, persistent):
+    """A call that starts and waits a persistent exchange as the step does: from compiled
+    code where the step's exchanges are (exchange.StepExchange.compiled), else through ex."""
+    if COMPILED_ENTRY_POINTS is None or persistent.run is not None:
+        return lambda: ex.start(persistent, finish=True)
+    compiled = CompiledRequests(persistent, "allgather", np.zeros(3, np.int64),
+                                COMPILED_ENTRY_POINTS)
+
+    def run():
+        error = _kernels.run_requests(compiled)
+        if error:
+            ex.failed(error)
+    return run
+
+
 def _time_operation(comm, op, values, trials):
     """(n bytes as collective_terms counts them, the best over trials of the slowest rank's
-    seconds per call) of one operation as the step makes it: through exchange.Exchange
-    (the halo of a one-neuron layer, rows gathered and reduce-scattered), and the grid's
-    Iallreduce of a bucket."""
+    seconds per call) of one operation as the step makes it: exchange.Exchange's
+    persistent requests (the halo of a one-neuron layer, rows gathered and
+    reduce-scattered) started and waited as the step does, and the grid's Iallreduce of
+    a bucket."""
     p = comm.Get_size()
     ex = Exchange(comm)
     if op == "p2p":
@@ -405,7 +421,7 @@ def _time_operation(comm, op, values, trials):
         run = lambda: ex.comm.Iallreduce(MPI.IN_PLACE, vector, op=MPI.SUM).Wait()
         nbytes = vector.nbytes
     if persistent is not None:
-        run = lambda: ex.start(persistent, finish=True)
+        run = _as_the_step_runs(ex, persistent)
     for _ in range(3):
         run()
     comm.Barrier()

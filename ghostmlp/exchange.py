@@ -1,5 +1,6 @@
 """Every MPI call of training: ghost halos, gathers, reductions, the step's exchanges, counters and timers."""
 import contextlib
+import ctypes
 import time
 
 import numpy as np
@@ -47,16 +48,58 @@ PERSISTENT_COLLECTIVES = MPI.Get_version() >= (4, 0)
 
 class Persistent:
     """Requests made once and started each step, with what one start sends: point-to-point
-    messages and bytes, or one collective of `kind`; `run`: a blocking call in their place."""
+    messages and bytes, or one collective of `kind`; `run`: a blocking call in their place.
+    tally [starts, seconds inside MPI]: what its starts and waits did since the exchange
+    last counted them (Exchange.start or compiled code adds to it)."""
 
     def __init__(self, requests, messages=0, nbytes=0, kind=None, run=None):
         self.requests, self.messages, self.nbytes, self.kind = requests, messages, nbytes, kind
         self.run = run
+        self.tally = np.zeros(2)
+        self.freed = False
 
     def free(self):
         for request in self.requests:
             request.Free()
-        self.requests = []
+        self.requests, self.freed = [], True
+
+
+def _compiled_entry_points():
+    """The addresses of MPI_Startall and MPI_Waitall in the library that mpi4py loaded
+    (looked up through its extension module, whose dependencies hold it), or None where
+    none are found: then the step calls MPI through mpi4py."""
+    try:
+        library = ctypes.CDLL(MPI.__file__)
+        return tuple(ctypes.cast(getattr(library, name), ctypes.c_void_p).value
+                     for name in ("MPI_Startall", "MPI_Waitall"))
+    except (OSError, AttributeError):
+        return None
+
+
+COMPILED_ENTRY_POINTS = _compiled_entry_points()
+# The names of the waits that compiled code marks in flight, for the watchdog's message,
+# by the kind of persistent exchange (StepExchange._requests) they finish.
+COMPILED_WAITS = {"halo": "halo wait", "allgather": "allgather", "reverse halo": "reverse halo",
+                  "reduce_scatter": "reduce_scatter"}
+WAIT_NAMES = tuple(COMPILED_WAITS.values())
+
+
+class CompiledRequests:
+    """A persistent exchange as compiled code starts and waits it (ghostmlp._mpi): its
+    requests' handles as the library lays them out, room for their statuses, its tally,
+    the in-flight record [waits begun, WAIT_NAMES index + 1 of the one in progress (0:
+    none), layer] and the library's entry points. Keeps the persistent alive."""
+
+    def __init__(self, persistent, wait, inflight, entry_points):
+        width = MPI._sizeof(MPI.Request)
+        mask = (1 << 8 * width) - 1         # a handle as an unsigned value of that width
+        self.persistent, self.count = persistent, len(persistent.requests)
+        self.handles = np.array([MPI._handleof(r) & mask for r in persistent.requests],
+                                dtype=np.dtype(f"u{width}"))
+        self.statuses = np.zeros(self.count * MPI._sizeof(MPI.Status), np.uint8)
+        self.tally, self.inflight = persistent.tally, inflight
+        self.op = WAIT_NAMES.index(wait) + 1
+        self.startall, self.waitall = entry_points
 
 
 class _Timed:
@@ -114,12 +157,14 @@ class Exchange:
         self.next = (self.worker_rank + 1) % self.n_workers
         self.first_worker = first_worker
         self._plans = {}
+        self._persistent = []       # every Persistent made, until freed and counted
         self.reset_counters()
         self.watch = Watch()
         self.watchdog = (Watchdog(self.watch, stall_timeout, where(), abort)
                          if stall_timeout else None)
 
     def reset_counters(self):
+        self._count_persistent()
         self.messages = 0
         self.bytes = 0
         self.collectives = {}
@@ -134,10 +179,12 @@ class Exchange:
     @contextlib.contextmanager
     def uncounted(self):
         """Leave the communication of what runs inside (inference) out of stats()."""
+        self._count_persistent()
         saved = self.messages, self.bytes, dict(self.collectives), self.seconds
         try:
             yield
         finally:
+            self._count_persistent()
             self.messages, self.bytes, self.collectives, self.seconds = saved
 
     @watched()
@@ -146,8 +193,29 @@ class Exchange:
         whatever calls of the exchange it makes inside."""
         return call(*args)
 
-    def _count(self, kind):
-        self.collectives[kind] = self.collectives.get(kind, 0) + 1
+    def _count(self, kind, times=1):
+        self.collectives[kind] = self.collectives.get(kind, 0) + times
+
+    def _made(self, persistent):
+        self._persistent.append(persistent)
+        return persistent
+
+    def _count_persistent(self):
+        """Add the persistent exchanges' tallies to the counters and clear them; forget the freed."""
+        for persistent in self._persistent:
+            starts, seconds = persistent.tally
+            starts = int(starts)
+            self.messages += starts * persistent.messages
+            self.bytes += starts * persistent.nbytes
+            if persistent.kind and starts:
+                self._count(persistent.kind, starts)
+            self.seconds += seconds
+            persistent.tally[:] = 0
+        self._persistent = [p for p in self._persistent if not p.freed]
+
+    def failed(self, error):
+        """Raise MPI's error `error`, returned to compiled code by one of its calls."""
+        raise MPI.Exception(error)
 
     # ------------------------------------------------------------------ halo
 
@@ -159,12 +227,12 @@ class Exchange:
         Start it with start(), finish it with wait(); made once per buffer view.
         """
         w = self.workers
-        return Persistent([
+        return self._made(Persistent([
             w.Recv_init(rows[0], source=self.prev, tag=TAG_TOP),
             w.Recv_init(rows[-1], source=self.next, tag=TAG_BOTTOM),
             w.Send_init(rows[1], dest=self.prev, tag=TAG_BOTTOM),
             w.Send_init(rows[-2], dest=self.next, tag=TAG_TOP),
-        ], messages=2, nbytes=rows[1].nbytes + rows[-2].nbytes)
+        ], messages=2, nbytes=rows[1].nbytes + rows[-2].nbytes))
 
     def reverse_halo(self, rows, inbox):
         """The return of the ghost rows' deltas to their owners, as persistent requests.
@@ -174,17 +242,16 @@ class Exchange:
         (a [2, B] buffer), for the caller to add to rows 1 and n_own.
         """
         w = self.workers
-        return Persistent([
+        return self._made(Persistent([
             w.Recv_init(inbox[0], source=self.prev, tag=TAG_BOTTOM),
             w.Recv_init(inbox[1], source=self.next, tag=TAG_TOP),
             w.Send_init(rows[0], dest=self.prev, tag=TAG_TOP),
             w.Send_init(rows[-1], dest=self.next, tag=TAG_BOTTOM),
-        ], messages=2, nbytes=rows[0].nbytes + rows[-1].nbytes)
+        ], messages=2, nbytes=rows[0].nbytes + rows[-1].nbytes))
 
     def start(self, persistent, finish=False):
-        """Start a halo or a persistent collective (counted: messages, bytes, collectives);
-        finish=True: and wait for it, with one clock reading at each end (the step's
-        blocking exchanges)."""
+        """Start a halo or a persistent collective (counted in its tally); finish=True: and
+        wait for it, with one clock reading at each end (the step's blocking exchanges)."""
         begin = MPI.Wtime()
         if persistent.run is None:
             MPI.Prequest.Startall(persistent.requests)
@@ -192,17 +259,13 @@ class Exchange:
                 MPI.Request.Waitall(persistent.requests)
         else:
             persistent.run()
-        self.messages += persistent.messages
-        self.bytes += persistent.nbytes
-        if persistent.kind:
-            self._count(persistent.kind)
-        self.seconds += MPI.Wtime() - begin
+        persistent.tally += (1, MPI.Wtime() - begin)
 
     def wait(self, persistent):
         """Wait for what start() started."""
         begin = MPI.Wtime()
         MPI.Request.Waitall(persistent.requests)
-        self.seconds += MPI.Wtime() - begin
+        persistent.tally[1] += MPI.Wtime() - begin
 
     # ----------------------------------------------------------- collectives
 
@@ -216,9 +279,10 @@ class Exchange:
         comm = self.model if everyone else self.workers
         spec = [full, self._plan(tuple(counts), full.shape[1], everyone)]
         if PERSISTENT_COLLECTIVES:
-            return Persistent([comm.Allgatherv_init(MPI.IN_PLACE, spec)], kind="allgather")
-        return Persistent([], kind="allgather",
-                          run=lambda: comm.Allgatherv(MPI.IN_PLACE, spec))
+            return self._made(Persistent([comm.Allgatherv_init(MPI.IN_PLACE, spec)],
+                                         kind="allgather"))
+        return self._made(Persistent([], kind="allgather",
+                                     run=lambda: comm.Allgatherv(MPI.IN_PLACE, spec)))
 
     def _plan(self, counts, batch, everyone):
         """(sizes, displacements) in values of a gather of rows; built once per layout and batch."""
@@ -234,10 +298,11 @@ class Exchange:
         persistent collective (as allgather_rows)."""
         sizes = self._plan(tuple(counts), partial.shape[1], False)[0]
         if PERSISTENT_COLLECTIVES:
-            return Persistent([self.workers.Reduce_scatter_init(partial, own, sizes, op=MPI.SUM)],
-                              kind="reduce_scatter")
-        return Persistent([], kind="reduce_scatter", run=lambda: self.workers.Reduce_scatter(
-            partial, own, sizes, op=MPI.SUM))
+            return self._made(Persistent(
+                [self.workers.Reduce_scatter_init(partial, own, sizes, op=MPI.SUM)],
+                kind="reduce_scatter"))
+        return self._made(Persistent([], kind="reduce_scatter", run=lambda: self.workers.Reduce_scatter(
+            partial, own, sizes, op=MPI.SUM)))
 
     @watched("allreduce", layer=None)
     def allreduce_sum(self, array, across="model"):
@@ -284,6 +349,7 @@ class Exchange:
     def stats(self):
         """Per-iteration compute and communication seconds (max, mean over ranks), % in
         communication, messages and bytes per rank, collectives by kind (collective call)."""
+        self._count_persistent()
         n = max(self.iterations, 1)
         comm, step = self.seconds / n, self.step_seconds / n
         (step_max, comm_max, compute_max, msg_max, bytes_max), (
@@ -375,7 +441,10 @@ class StepExchange:
     """The exchanges that a plan's step (ghostmlp._step.Step) calls, over the buffers of one capacity.
 
     Each takes weight layer l and the batch B; the views of the buffers and the persistent
-    requests over them are made once per (layer, B), and freed by free().
+    requests over them are made once per (layer, B), and freed by free(). The step starts
+    and waits them in compiled code (compiled()), or calls the methods below where it
+    cannot: their waits are @watched calls, the compiled ones are marked in `inflight`, a
+    record of the exchange's watch.
     """
 
     def __init__(self, exchange, layout, buffers, reducer=None):
@@ -385,6 +454,8 @@ class StepExchange:
         self.last = len(layout.layers) - 1
         self._views = {}
         self._persistent = {}
+        self.inflight = np.zeros(3, np.int64)
+        self.watch.add_record(self.inflight, WAIT_NAMES)
 
     def _view(self, kind, l, batch):
         key = (kind, l, batch)
@@ -416,11 +487,37 @@ class StepExchange:
             self._persistent[key] = made
         return self._persistent[key]
 
+    def compiled(self, batch):
+        """Per weight layer, (forward, backward): its exchanges at batch B as CompiledRequests
+        for the step to start and wait itself, or None where the step calls the methods
+        below: no such exchange, a blocking collective in place of a persistent one, or no
+        entry points found. Collective: every rank of the replica binds a batch at the same
+        step, and makes the layers' requests in the same order."""
+        made = []
+        for l, layer in enumerate(self.layout.layers):
+            kinds = ({"halo": "halo", "gather": "allgather"}.get(layer.forward),
+                     {"halo_exact": "reverse halo", "reduce_scatter": "reduce_scatter"}.get(
+                         layer.backward))
+            made.append(tuple(None if kind is None else self._compiled(kind, l, batch)
+                              for kind in kinds))
+        return made
+
+    def _compiled(self, kind, l, batch):
+        persistent = self._requests(kind, l, batch)
+        if persistent.run is not None or COMPILED_ENTRY_POINTS is None:
+            return None
+        return CompiledRequests(persistent, COMPILED_WAITS[kind], self.inflight,
+                                COMPILED_ENTRY_POINTS)
+
+    def failed(self, error):
+        self.exchange.failed(error)
+
     def free(self):
-        """Free every persistent request (none may be active)."""
+        """Free every persistent request (none may be active); leave the watch."""
         for persistent in self._persistent.values():
             persistent.free()
         self._persistent = {}
+        self.watch.remove_record(self.inflight)
 
     def post_halo(self, l, batch):
         self.exchange.start(self._requests("halo", l, batch))

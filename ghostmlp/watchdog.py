@@ -30,12 +30,25 @@ def watched(op=None, layer="l"):
 
 class Watch:
     """The token that makes calls one watchdog's: a watched call belongs to the Watch that
-    its object's `watch` attribute holds (an exchange's, an agreement's)."""
-    __slots__ = ("__weakref__",)
+    its object's `watch` attribute holds (an exchange's, an agreement's). Waits in compiled
+    code, which leave no Python frame, are seen through records: int64 [waits begun,
+    index + 1 into `names` of the wait in progress (0: none), its layer], which that code
+    writes (ghostmlp._mpi)."""
+    __slots__ = ("records", "__weakref__")
+
+    def __init__(self):
+        self.records = []
+
+    def add_record(self, record, names):
+        self.records.append((record, names))
+
+    def remove_record(self, record):
+        self.records = [(r, names) for r, names in self.records if r is not record]
 
     def current(self, frames, skip):
         """The outermost watched call of this watch in progress on any thread but `skip`,
-        as (frame, op, layer), or None. frames: sys._current_frames()."""
+        as (key, op, layer), or None; key: the same for as long as that one call lasts
+        (its frame, or a record's (id, waits begun)). frames: sys._current_frames()."""
         found = None
         for thread, frame in frames.items():
             if thread == skip:
@@ -50,6 +63,11 @@ class Watch:
                         found = (frame, op or names.get("op", "?"),
                                  names.get(layer, -1) if layer else -1)
                 frame = frame.f_back
+        if found is None:
+            for record, names in self.records:
+                waits, op, layer = (int(value) for value in record)
+                if op:
+                    return (id(record), waits), names[op - 1], layer
         return found
 
 
@@ -86,7 +104,7 @@ class Watchdog:
             del watch
             # The frame itself is held until the next look, so that a later call cannot
             # reuse its identity.
-            if call is None or seen is None or call[0] is not seen[0]:
+            if call is None or seen is None or call[0] != seen[0]:
                 seen, since = call, now
             elif now - since >= self.timeout:
                 self._end(call[1], call[2], now - since)

@@ -4,6 +4,7 @@ import re
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from ghostmlp import Network
@@ -87,6 +88,27 @@ def test_calls_that_end_unwatched_waits_and_other_watches_calls_are_not_stalls()
         link_.release.set()
     for thread in waiting:
         thread.join(2)
+
+
+def test_a_wait_in_compiled_code_is_seen_through_its_record(capfd):
+    """Compiled code leaves no frame: a record that stays in one wait is a stall, named from
+    the record; waits that keep beginning are not, nor a record with none in progress."""
+    watch, record = Watch(), np.zeros(3, np.int64)
+    watch.add_record(record, ("halo wait", "allgather"))
+    assert watch.current({}, None) is None
+    record[:] = (7, 2, 3)                       # the 7th wait, an allgather of layer 3
+    assert watch.current({}, None)[1:] == ("allgather", 3)
+    watchdog, aborted = dog(watch, 0.3)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:          # a new wait every 10 ms
+        record[0] += 1
+        time.sleep(0.01)
+    assert not aborted.is_set()
+    assert aborted.wait(3)                      # and then one that does not end
+    assert re.fullmatch(message("allgather", "layer 3", 0.3), capfd.readouterr().err)
+    watchdog.thread.join(2)
+    watch.remove_record(record)
+    assert watch.current({}, None) is None
 
 
 def test_the_thread_ends_with_its_watch():

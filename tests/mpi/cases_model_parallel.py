@@ -179,6 +179,65 @@ def test_communication_is_counted():
     everywhere(dense.stats()["messages_per_rank"] == 0, "dense sends no halo")
 
 
+COMPILED_LAYOUTS = [
+    pytest.param({"connectivity": "dense"}, id="dense"),
+    pytest.param({"connectivity": "dense", "master": True}, id="dense-master",
+                 marks=pytest.mark.skipif(P < 2, reason="master mode needs 2 ranks")),
+    pytest.param({"connectivity": "ghost", "blocks": FIXED_BLOCKS}, id="ghost")]
+
+
+def train_and_count(options, steps=3):
+    """(losses, weights, stats) of `steps` steps of GHOST_SIZES at batches 9 and 4 (the
+    requests of two batch sizes)."""
+    X, y = data(GHOST_SIZES, seed=6)
+    net = build(GHOST_SIZES, comm=comm, **options)
+    net.reset_stats()
+    losses = [net.train_step(X[:9 if i % 2 == 0 else 4], y[:9 if i % 2 == 0 else 4])
+              for i in range(steps)]
+    return losses, net.get_weights(), net.stats()
+
+
+@pytest.mark.parametrize("options", COMPILED_LAYOUTS)
+def test_the_step_starts_and_waits_its_exchanges_in_compiled_code(monkeypatch, options):
+    """With MPI's entry points found, the step calls none of the exchange's Python methods,
+    and still equals serial training; what it sends is counted as before."""
+    from ghostmlp import exchange
+    everywhere(exchange.COMPILED_ENTRY_POINTS is not None, "MPI_Startall and MPI_Waitall found")
+    for method in ("post_halo", "wait_halo", "gather", "reverse_halo", "reduce_scatter"):
+        monkeypatch.setattr(exchange.StepExchange, method, None)   # a call would fail
+    X, y = data(GHOST_SIZES, seed=6)
+    serial = build(GHOST_SIZES, **{k: v for k, v in options.items() if k != "master"})
+    losses, weights, stats = train_and_count(options)
+    alone = [serial.train_step(X[:9 if i % 2 == 0 else 4], y[:9 if i % 2 == 0 else 4])
+             for i in range(3)]
+    everywhere(close(np.array(losses), np.array(alone)), f"losses {losses} {alone}")
+    everywhere(same_weights(serial.get_weights(), weights), "weights after 3 steps")
+    everywhere(stats["iterations"] == 3 and bool(stats["collectives"]) == (P > 1),
+               f"collectives counted {stats}")
+
+
+@pytest.mark.parametrize("options", COMPILED_LAYOUTS)
+def test_without_entry_points_the_step_calls_mpi_through_mpi4py(monkeypatch, options):
+    """An MPI whose library exports no MPI_Startall (none found): the same training through
+    the exchange's Python methods, counted the same."""
+    from ghostmlp import exchange
+    compiled = train_and_count(options)
+    monkeypatch.setattr(exchange, "COMPILED_ENTRY_POINTS", None)
+    called = []
+    for method in ("post_halo", "gather", "reduce_scatter"):
+        original = getattr(exchange.StepExchange, method)
+        monkeypatch.setattr(exchange.StepExchange, method,
+                            lambda self, *args, _original=original, _name=method: (
+                                called.append(_name), _original(self, *args))[1])
+    python = train_and_count(options)
+    everywhere(close(np.array(compiled[0]), np.array(python[0])), "losses")
+    everywhere(same_weights(compiled[1], python[1]), "weights")
+    counted = ("messages_per_rank", "bytes_per_rank", "collectives", "iterations")
+    everywhere(all(compiled[2][key] == python[2][key] for key in counted),
+               f"counts {compiled[2]} {python[2]}")
+    everywhere(bool(called) == (P > 1), "the Python methods called")
+
+
 @pytest.mark.skipif(P < 2, reason="master mode needs 2 ranks")
 @pytest.mark.parametrize("connectivity", ["dense", "ghost"])
 def test_master_equals_no_master_on_the_working_ranks(connectivity):
