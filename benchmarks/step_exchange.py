@@ -48,7 +48,7 @@ def main(argv=None):
     if COMPILED_ENTRY_POINTS is None:
         raise SystemExit("this MPI library exports no MPI_Startall/MPI_Waitall to compiled code")
     comm = MPI.COMM_WORLD
-    ex = Exchange(comm, stall_timeout=0)
+    ex = Exchange(comm)
     ways = {}
     for name, persistent in persistents(ex, args.values).items():
         compiled = CompiledRequests(persistent, "allgather", np.zeros(3, np.int64),

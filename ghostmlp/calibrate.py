@@ -384,15 +384,19 @@ def _sub_sizes(size):
 
 
 def _as_the_step_runs(ex, persistent):
-    """A call that starts and waits a persistent exchange as the step does: from compiled
-    code where the step's exchanges are (exchange.StepExchange.compiled), else through ex."""
+    """run(times): start and wait a persistent exchange `times` times as the step does:
+    from compiled code where the step's exchanges are (exchange.StepExchange.compiled),
+    else through ex."""
     if COMPILED_ENTRY_POINTS is None or persistent.run is not None:
-        return lambda: ex.start(persistent, finish=True)
+        def run(times):
+            for _ in range(times):
+                ex.start(persistent, finish=True)
+        return run
     compiled = CompiledRequests(persistent, "allgather", np.zeros(3, np.int64),
                                 COMPILED_ENTRY_POINTS)
 
-    def run():
-        error = _kernels.run_requests(compiled)
+    def run(times):
+        error = _kernels.run_requests(compiled, times)
         if error:
             ex.failed(error)
     return run
@@ -418,23 +422,24 @@ def _time_operation(comm, op, values, trials):
     else:
         vector = np.ones(values * p, np.float32)
         persistent = None
-        run = lambda: ex.comm.Iallreduce(MPI.IN_PLACE, vector, op=MPI.SUM).Wait()
         nbytes = vector.nbytes
+
+        def run(times):
+            for _ in range(times):
+                ex.comm.Iallreduce(MPI.IN_PLACE, vector, op=MPI.SUM).Wait()
     if persistent is not None:
         run = _as_the_step_runs(ex, persistent)
-    for _ in range(3):
-        run()
+    run(3)
     comm.Barrier()
     start = MPI.Wtime()
-    run()
+    run(1)
     repeat = max(1, int(TRIAL_SECONDS / max(_slowest(comm, MPI.Wtime() - start), 1e-7)))
     repeat = int(comm.allreduce(repeat, op=MPI.MIN))
     times = []
     for _ in range(trials):
         comm.Barrier()
         start = MPI.Wtime()
-        for _ in range(repeat):
-            run()
+        run(repeat)
         times.append(_slowest(comm, (MPI.Wtime() - start) / repeat))
     if persistent is not None:
         persistent.free()
