@@ -28,6 +28,12 @@ GEMM_LARGE = (64, 256, 512, 4096)
 CUBE_SMALLEST = 32      # the smallest cube timed (smaller ones: mostly the wrapper)
 CUBE_REPEATS = 20
 BANDWIDTH_BYTES = 64 * 2**20
+# Working sets of sweep_rates: from 4 x the level-2 cache, doubling, up to twice a rank's
+# share of the last-level cache as sysfs reports it, at most SWEEP_MAX_BYTES; a size
+# belongs to the cache while a sweep over it runs CACHED_SPEEDUP x or more the rate of
+# the largest (memory).
+SWEEP_MAX_BYTES = 1 << 30
+CACHED_SPEEDUP = 1.3
 REDUCE_BYTES = 8 * 2**20
 # float32 values per rank of each timed message: p2p sends this many to each neighbour,
 # a collective among p ranks moves p times this many in all.
@@ -68,7 +74,12 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
                     for entry in gemm_rates(work, dtype, profile["small"], profile["large"],
                                             profile["repeats"], say, profile["rounds"])]
             # rounds, one after another: each figure is its best round's (load comes and goes)
-            cache, last_level = cache_bytes(), cache_bytes(level=None)
+            cache, reported_last_level = cache_bytes(), cache_bytes(level=None)
+            sweeps = (sweep_rates(work, cache, reported_last_level // per_node,
+                                  profile["repeats"] + 1) if cache and reported_last_level
+                      else [])
+            last_level = (effective_cache_bytes(sweeps, cache) * per_node if sweeps
+                          else reported_last_level)
             rounds = [(stream_rates(work, profile["repeats"] + 1, cache),
                        communication_points(work, profile["values"], profile["trials"])
                        if work.Get_size() > 1 else None) for _ in range(profile["rounds"])]
@@ -78,6 +89,10 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
             say(f"  bandwidth: {bandwidth / 1e9:.1f} GB/s per rank (copy, read + write)"
                 + (f", {cached / 1e9:.1f} GB/s within {cache // 1024} KiB" if cache else "")
                 + f"; sum: {gamma * 1e9:.3f} ns per byte")
+            if sweeps:
+                say(f"  last-level cache: {last_level / 2**20:.0f} MiB in effect of "
+                    f"{reported_last_level / 2**20:.0f} MiB reported; sweeps: " + ", ".join(
+                        f"{size / 2**20:g} MiB {rate / 1e9:.1f} GB/s" for size, rate in sweeps))
             comms = (communication(work.Get_size(), [points for _, points in rounds], gamma, say)
                      if work.Get_size() > 1 else None)
             if comms:
@@ -90,7 +105,9 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
                 "memory_bytes_per_rank": node_bytes / per_node,
                 "baseline_bytes_per_rank": baseline, "bandwidth_bytes_per_s": bandwidth,
                 "cache_bytes": cache, "cached_bandwidth_bytes_per_s": cached,
-                "last_level_cache_bytes": last_level, "gemm": gemm, "comm": comms,
+                "last_level_cache_bytes": last_level,
+                "last_level_cache_reported_bytes": reported_last_level,
+                "last_level_sweeps": sweeps, "gemm": gemm, "comm": comms,
                 "activation_seconds_per_value": activation_rates(work, dtypes,
                                                                  profile["repeats"], say)}
             overheads = step_overheads(work, Machine(rates), say)
@@ -279,6 +296,32 @@ def stream_rates(comm, repeats, cache=None):
         d = np.zeros_like(c)
         cached = 2 * c.nbytes / _call_seconds(comm, lambda: np.copyto(d, c), repeats)
     return 2 * a.nbytes / copy, total / x.nbytes, cached
+
+
+def sweep_rates(comm, cache, share, repeats):
+    """[[bytes, read bytes per second]]: a sweep (sdot) over working sets from 4 x cache,
+    doubling, to 2 x share (at most SWEEP_MAX_BYTES), every rank sweeping its own at once;
+    the best of repeats, the slowest rank's. What the last-level cache holds for a rank as
+    the step sweeps it: less than sysfs reports where other tenants or cores share it."""
+    sizes, size = [], 4 * cache
+    while size <= min(2 * max(share, cache), SWEEP_MAX_BYTES):
+        sizes.append(size)
+        size *= 2
+    found = []
+    for size in sizes:
+        a = np.ones(size // 4, dtype=np.float32)
+        np.dot(a, a)                # touched: page faults stay out of the timing
+        found.append([size, size / _best_seconds(comm, lambda: np.dot(a, a), repeats)])
+    return found
+
+
+def effective_cache_bytes(sweeps, floor):
+    """The largest working set of sweep_rates' [[bytes, rate]] that runs at least
+    CACHED_SPEEDUP x the rate of the largest (which streams from memory); `floor` (the
+    level-2 cache) where none does."""
+    memory = sweeps[-1][1]
+    held = [size for size, rate in sweeps[:-1] if rate >= CACHED_SPEEDUP * memory]
+    return max(held, default=floor)
 
 
 def activation_rates(comm, dtypes, repeats, say):

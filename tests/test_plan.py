@@ -284,6 +284,20 @@ def test_the_level_2_cache_is_read_from_sysfs(tmp_path):
     assert calibrate.cache_bytes(str(tmp_path / "missing")) is None
 
 
+
+def test_the_last_level_cache_in_effect_is_the_largest_working_set_swept_faster_than_memory():
+    MiB = 2**20
+    # 8 and 16 MiB from the cache (26 GB/s), 64 MiB and more from memory (12 GB/s): as a
+    # virtual machine reporting a 260 MiB cache shared with other tenants ran.
+    sweeps = [[8 * MiB, 26e9], [16 * MiB, 26e9], [32 * MiB, 15e9], [64 * MiB, 12.4e9],
+              [128 * MiB, 12e9]]
+    assert calibrate.effective_cache_bytes(sweeps, 2 * MiB) == 16 * MiB     # 15 < 1.3 x 12
+    sweeps[2][1] = 15.6e9                                                    # = 1.3 x 12
+    assert calibrate.effective_cache_bytes(sweeps, 2 * MiB) == 32 * MiB
+    flat = [[8 * MiB, 12.5e9], [16 * MiB, 12.2e9], [32 * MiB, 12e9]]
+    assert calibrate.effective_cache_bytes(flat, 2 * MiB) == 2 * MiB         # none: the L2
+
+
 # ------------------------------------------------------------------ enumeration
 
 def brute_force(sizes, batch, ranks, blocks=None):

@@ -29,6 +29,12 @@ def test_calibration_writes_a_well_formed_machine_file(tmp_path):
                "communication parameters")
     everywhere(m.bandwidth > 0 and {e["dtype"] for e in m.data["gemm"]} == {"float32", "float64"},
                "compute parameters")
+    sweeps, reported = m.data["last_level_sweeps"], m.data["last_level_cache_reported_bytes"]
+    everywhere(not reported or (
+        all(size > 0 and rate > 0 for size, rate in sweeps)
+        and m.data["cache_bytes"] * m.data["ranks_per_node"] <= m.data["last_level_cache_bytes"]
+        <= max(sweeps[-1][0], m.data["cache_bytes"]) * m.data["ranks_per_node"]),
+        f"the last-level cache in effect {m.data['last_level_cache_bytes']} of {reported}")
     overheads = m.data["step_overheads"]
     everywhere(set(overheads) == set(plan.overhead_kinds(P))
                and all(entry["step_s"] >= 0 and entry["layer_s"] >= 0
