@@ -258,39 +258,26 @@ cdef class Step:
 
 # ---------------------------------------------------------------- the exchanges
 
-cdef int _start(Step s, Requests* r, str method, int l) except -1:
-    """Start layer l's exchange: its requests here, else the exchange's `method`."""
-    cdef int error
+cdef enum:
+    START = 1           # what _exchange does with a layer's requests
+    WAIT = 2
+
+
+cdef int _exchange(Step s, Requests* r, str method, int l, int parts) except -1:
+    """Layer l's exchange: start its requests (parts & START) and wait for them (parts &
+    WAIT, the GIL released) here, else call the exchange's `method`, which does the same."""
+    cdef int error = 0
     if r.count == 0:
         getattr(s.exchange, method)(l, s.batch)
         return 0
     with nogil:
-        error = start_requests(r)
+        if parts & START:
+            error = start_requests(r)
+        if error == 0 and parts & WAIT:
+            error = wait_requests(r, l)
     if error:
         s.exchange.failed(error)
     return 0
-
-
-cdef int _wait(Step s, Requests* r, str method, int l) except -1:
-    """Wait for layer l's exchange started by _start (the GIL released meanwhile)."""
-    cdef int error
-    if r.count == 0:
-        getattr(s.exchange, method)(l, s.batch)
-        return 0
-    with nogil:
-        error = wait_requests(r, l)
-    if error:
-        s.exchange.failed(error)
-    return 0
-
-
-cdef int _run(Step s, Requests* r, str method, int l) except -1:
-    """Layer l's blocking exchange: start its requests and wait, else the exchange's `method`."""
-    if r.count == 0:
-        getattr(s.exchange, method)(l, s.batch)
-        return 0
-    _start(s, r, method, l)
-    return _wait(s, r, method, l)
 
 
 # ------------------------------------------------------------------- the passes
@@ -360,7 +347,7 @@ cdef int _forward(Step s, floating* x) except -1:
                 _compute(L, first, 0, 1, batch, h, scratch)
                 if last != first or last.n_out > 1:
                     _compute(L, last, last.n_out - 1, last.n_out, batch, h, scratch)
-            _start(s, &L.forward_requests, "post_halo", l)
+            _exchange(s, &L.forward_requests, "post_halo", l, START)
             with nogil:
                 for k in range(L.n_pieces):
                     p = &L.pieces[k]
@@ -368,13 +355,13 @@ cdef int _forward(Step s, floating* x) except -1:
                     end = p.n_out - 1 if p == last else p.n_out
                     if begin < end:
                         _compute(L, p, begin, end, batch, h, scratch)
-            _wait(s, &L.forward_requests, "wait_halo", l)
+            _exchange(s, &L.forward_requests, "wait_halo", l, WAIT)
             continue
         with nogil:
             for k in range(L.n_pieces):
                 _compute(L, &L.pieces[k], 0, L.pieces[k].n_out, batch, h, scratch)
         if L.forward == GATHER:
-            _run(s, &L.forward_requests, "gather", l)
+            _exchange(s, &L.forward_requests, "gather", l, START | WAIT)
         elif L.forward == WRAP:
             with nogil:
                 _wrap_ghosts(L, batch, h)
@@ -437,7 +424,7 @@ cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except
                     else:
                         backprop_core(p.n_in, p.n_out, batch, delta, <floating*>p.w, target, 0)
             if P.backward == HALO_EXACT:
-                _run(s, &P.backward_requests, "reverse_halo", l - 1)
+                _exchange(s, &P.backward_requests, "reverse_halo", l - 1, START | WAIT)
                 with nogil:
                     _add_ghost_deltas(P, batch, <floating*>s.inbox, <floating*>s.inbox + B)
             elif P.backward == WRAP_EXACT:
@@ -445,7 +432,7 @@ cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except
                     _add_ghost_deltas(P, batch, <floating*>P.deltas + (P.rows - 1) * B,
                                       <floating*>P.deltas)
             elif P.backward == REDUCE_SCATTER:
-                _run(s, &P.backward_requests, "reduce_scatter", l - 1)
+                _exchange(s, &P.backward_requests, "reduce_scatter", l - 1, START | WAIT)
             with nogil:
                 derivative_core(P.n_own, batch, _own_deltas(P, batch, delta),
                                 <floating*>P.acts + P.own_row * B, P.act)
