@@ -1,4 +1,4 @@
-/* float32 row loops of e^x, sigmoid, an exp output and a softmax's middle pass for ghostmlp's kernels. */
+/* Row loops of e^x, sigmoid, tanh, an exp output and a softmax's middle pass (float32, float64) for ghostmlp's kernels. */
 #ifndef GHOSTMLP_ACTIVATIONS_H
 #define GHOSTMLP_ACTIVATIONS_H
 #include <math.h>
@@ -43,6 +43,21 @@ GHOSTMLP_CLONES static void ghostmlp_sigmoid_rowf(float *row, ptrdiff_t n, float
         float e = ghostmlp_expf(-fabsf(z));
         float s = 1.0f / (1.0f + e);
         row[i] = z >= 0.0f ? s : e * s;
+    }
+}
+
+/* row[i] := tanh(row[i] + bias), after Cephes' tanhf: for |z| < 0.625 its odd polynomial
+   z + z^3 P(z^2), beyond 1 - 2 / (e^2|z| + 1) with z's sign (e^2|z| clamped at e^88 by
+   ghostmlp_expf: tanh is 1 in float32 long before). libm's tanhf is a scalar call. */
+GHOSTMLP_CLONES static void ghostmlp_tanh_rowf(float *row, ptrdiff_t n, float bias) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float z = row[i] + bias;
+        float a = fabsf(z);
+        float far = copysignf(1.0f - 2.0f / (ghostmlp_expf(2.0f * a) + 1.0f), z);
+        float s = z * z;
+        float near = ((((-5.70498872745e-3f * s + 2.06390887954e-2f) * s - 5.37397155531e-2f)
+                       * s + 1.33314422036e-1f) * s - 3.33332819422e-1f) * s * z + z;
+        row[i] = a < 0.625f ? near : far;
     }
 }
 
@@ -94,6 +109,24 @@ GHOSTMLP_CLONES static void ghostmlp_sigmoid_row(double *row, ptrdiff_t n, doubl
         double e = ghostmlp_exp(-fabs(z));
         double s = 1.0 / (1.0 + e);
         row[i] = z >= 0.0 ? s : e * s;
+    }
+}
+
+/* row[i] := tanh(row[i] + bias) in float64, after Cephes' tanh: for |z| < 0.625
+   z + z^3 P(z^2) / Q(z^2), beyond 1 - 2 / (e^2|z| + 1) with z's sign (e^2|z| clamped at
+   e^709.7 by ghostmlp_exp: tanh is 1 in float64 long before). */
+GHOSTMLP_CLONES static void ghostmlp_tanh_row(double *row, ptrdiff_t n, double bias) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        double z = row[i] + bias;
+        double a = fabs(z);
+        double far = copysign(1.0 - 2.0 / (ghostmlp_exp(2.0 * a) + 1.0), z);
+        double s = z * z;
+        double p = (-9.64399179425052238628e-1 * s - 9.92877231001918586564e1) * s
+                   - 1.61468768441708447952e3;
+        double q = ((s + 1.12811678491632931402e2) * s + 2.23548839060100448583e3) * s
+                   + 4.84406305325125486048e3;
+        double near = z + z * s * p / q;
+        row[i] = a < 0.625 ? near : far;
     }
 }
 

@@ -1,14 +1,16 @@
 # The math of one layer slice, as inline nogil cores on raw pointers (see _kernels.pyx for the layout).
 from cython cimport floating
-from libc.math cimport exp, log, tanh, tanhf, INFINITY
+from libc.math cimport exp, log, INFINITY
 
 from ghostmlp._blas cimport gemm, gemv, ger, dot, axpy
 
 cdef extern from "_activations.h":
     void ghostmlp_sigmoid_rowf(float* row, Py_ssize_t n, float bias) noexcept nogil
+    void ghostmlp_tanh_rowf(float* row, Py_ssize_t n, float bias) noexcept nogil
     void ghostmlp_exp_bias_rowf(float* row, Py_ssize_t n, float bias) noexcept nogil
     void ghostmlp_exp_rowf(float* row, const float* shift, float* total, Py_ssize_t n) noexcept nogil
     void ghostmlp_sigmoid_row(double* row, Py_ssize_t n, double bias) noexcept nogil
+    void ghostmlp_tanh_row(double* row, Py_ssize_t n, double bias) noexcept nogil
     void ghostmlp_exp_row(double* row, const double* shift, double* total, Py_ssize_t n) noexcept nogil
 
 cdef enum:
@@ -30,13 +32,6 @@ cdef enum:
     # core's L2 (1 MiB and more here); below that it is break-even or slower. Measured in
     # benchmarks/kernels.py.
     FUSED_ROW_MIN_BYTES = 1 << 20
-
-
-cdef inline floating tanh_of(floating z) noexcept nogil:
-    if floating is float:
-        return tanhf(z)
-    else:
-        return tanh(z)
 
 
 cdef inline floating derivative(floating a, int act) noexcept nogil:
@@ -121,8 +116,10 @@ cdef inline void bias_activation_core(int n, int batch, floating* z, floating* b
             else:
                 ghostmlp_sigmoid_row(row, B, bj)
         elif act == TANH:
-            for i in range(B):
-                row[i] = tanh_of(row[i] + bj)
+            if floating is float:
+                ghostmlp_tanh_rowf(row, B, bj)
+            else:
+                ghostmlp_tanh_row(row, B, bj)
         elif act == RELU:       # NaN stays NaN (as numpy.maximum): a bad input is not hidden
             for i in range(B):
                 row[i] = 0 if row[i] + bj <= 0 else row[i] + bj

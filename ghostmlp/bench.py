@@ -31,8 +31,9 @@ def scaled_sizes(name, scale=1.0):
 
 
 def build_network(sizes, dtype="float32", seed=0, batch_size=32, machine=None,
-                  **network_options):
-    """An initialized ghostmlp.Network: sigmoid hidden layers, softmax output, loss mse, SGD lr 0.01.
+                  activation="sigmoid", **network_options):
+    """An initialized ghostmlp.Network: `activation` hidden layers (sigmoid, the paper's),
+    softmax output, loss mse, SGD lr 0.01.
 
     network_options go to ghostmlp.Network (comm, connectivity, blocks, grid, ...) and
     may override loss and learning_rate; batch_size, machine: what grid="auto" plans for
@@ -42,7 +43,7 @@ def build_network(sizes, dtype="float32", seed=0, batch_size=32, machine=None,
     net = ghostmlp.Network(seed=seed, dtype=dtype, **options)
     net.add_layer("input", sizes[0])
     for size in sizes[1:-1]:
-        net.add_layer("hidden", size, "sigmoid")
+        net.add_layer("hidden", size, activation)
     net.add_layer("output", sizes[-1], "softmax")
     return net.initialize(batch_size=batch_size, machine=machine)
 
@@ -197,6 +198,8 @@ def add_arguments(parser):
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--activation", choices=("sigmoid", "tanh", "relu", "identity"),
+                        default="sigmoid", help="of the hidden layers (sigmoid, as the paper)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads per rank")
     parser.add_argument("--json", help="append one JSON line of results to this file (rank 0)")
 
@@ -228,7 +231,8 @@ def time_training(args, comm, command):
     net = build_network(sizes, args.dtype, comm=comm, connectivity=args.connectivity,
                         blocks=args.blocks, master=args.master,
                         ghost_gradients=args.ghost_gradients, grid=getattr(args, "grid", None),
-                        batch_size=args.batch, machine=getattr(args, "machine", None))
+                        batch_size=args.batch, machine=getattr(args, "machine", None),
+                        activation=getattr(args, "activation", "sigmoid"))
     X, y = synthetic_data(sizes, args.batch, args.dtype)
     times = []
     with _blas_threads(args.threads):
@@ -255,7 +259,8 @@ def time_training(args, comm, command):
         "master": net.master,
         "model": args.model, "scale": args.scale, "sizes": sizes,
         "connectivity": args.connectivity, "blocks": net.blocks, "connections": net.n_weights,
-        "batch": args.batch, "dtype": args.dtype, "iterations": args.iterations,
+        "batch": args.batch, "dtype": args.dtype,
+        "activation": getattr(args, "activation", "sigmoid"), "iterations": args.iterations,
         "warmup": args.warmup, "iteration": ITERATION, "threads_per_rank": args.threads,
         "seconds_per_iteration": {"median": median, "mean": float(timed.mean()),
                                   "min": float(timed.min()),

@@ -201,6 +201,22 @@ def test_float64_sigmoid_and_softmax_are_within_a_few_ulp_everywhere():
     np.testing.assert_allclose(soft, e / e.sum(axis=0), rtol=8 * EPS[np.float64], atol=1e-300)
 
 
+@dtypes
+def test_tanh_is_within_a_few_ulp_everywhere(dtype):
+    """tanh runs on ghostmlp's vectorised e^x and Cephes' polynomial near 0 (libm's is a
+    scalar call): against numpy's float64 tanh within 3 ulp of the dtype, relative, from
+    tiny arguments (where tanh z = z) through the branch at |z| = 0.625 to saturation."""
+    branch = np.float64(np.float32(0.625)) if dtype == np.float32 else 0.625
+    z = np.concatenate([np.linspace(-30.0, 30.0, 300_001), np.geomspace(1e-30, 1.0, 2001),
+                        -np.geomspace(1e-30, 1.0, 2001), [0.0, 1e4, -1e4, np.inf, -np.inf],
+                        [np.nextafter(branch, 0), branch, -branch]]).astype(dtype)[None, :]
+    got = z.copy()
+    bias_activation(got, np.zeros(1, dtype=dtype), TANH)
+    want = np.tanh(f64(z))
+    np.testing.assert_allclose(f64(got), want, rtol=3 * EPS[dtype], atol=0)
+    assert np.all(np.abs(got) <= 1)
+
+
 def test_bias_activation_softmax_is_per_column():
     """Softmax normalises over the neurons (axis 0) of each sample, not over the batch."""
     z = np.array([[0.0, 1.0, 2.0], [np.log(3.0), 1.0, 2.0]])
