@@ -1,5 +1,6 @@
 """The `ghostmlp` command end to end: in process (serial) and under mpiexec at 1 and 3 ranks."""
 import csv
+import json
 import re
 import subprocess
 import sys
@@ -87,6 +88,19 @@ def test_info_and_bench(capsys):
     assert out.startswith(f"ghostmlp {ghostmlp.__version__}") and "MPI:" in out and '"opt_flags"' in out
     assert main(["bench", "--model", "S", "--batch", "4", "--iterations", "3", "--warmup", "1"]) == 0
     assert re.search(r"S x1 ghost on 1 rank\(s\), batch 4: \S+ ms/iteration", capsys.readouterr().out)
+
+
+def test_bench_trains_the_hidden_activation_asked_for(tmp_path, monkeypatch):
+    from ghostmlp import bench
+    built = []
+    build = bench.build_network
+    monkeypatch.setattr(bench, "build_network",
+                        lambda *args, **kwargs: built.append(build(*args, **kwargs)) or built[-1])
+    record = tmp_path / "bench.jsonl"
+    assert main(["bench", "--model", "S", "--batch", "2", "--iterations", "2", "--warmup", "0",
+                 "--activation", "tanh", "--json", str(record)]) == 0
+    assert [activation for _, _, activation in built[0].layers[1:-1]] == ["tanh"] * 3
+    assert json.loads(record.read_text())["activation"] == "tanh"
 
 
 def test_errors_name_the_parameter_or_file(capsys, tmp_path):
