@@ -86,8 +86,10 @@ class Engine:
 
     def share_weights(self, n, weights):
         """(this replica's share of a global batch's weights, their total): (None, n) unweighted."""
+        if weights is None:
+            return None, n
         lo, hi = self.share(n)
-        return None if weights is None else weights[lo:hi], total_weight(n, weights)
+        return weights[lo:hi], total_weight(n, weights)
 
     def train(self, xb, tb, n, lr, weights=None):
         """One step on this replica's rows xb, tb of a global batch of n; its (weighted) mean loss."""

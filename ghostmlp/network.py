@@ -432,8 +432,8 @@ class Network:
 
     def _inputs(self, X):
         self._require_initialized()
-        return check_inputs(X, self.sizes[0], self.dtype)
+        return check_inputs(X, self.layers[0][1], self.dtype)
 
     def _targets(self, Y, batch):
-        return check_targets(Y, batch, self.sizes[-1], self.dtype, loss=self.loss)
+        return check_targets(Y, batch, self.layers[-1][1], self.dtype, loss=self.loss)
 
