@@ -41,9 +41,25 @@ def library_communicators(comm, master, grid):
     return cache[key]
 
 
+def _persistent_collectives(version, comm):
+    """Whether the library has MPI 4's persistent collectives: an MPI 4 library has, and
+    one that reports less is asked on comm (Open MPI 5 reports MPI 3.1 and has them)."""
+    if version >= (4, 0):
+        return True
+    values = np.zeros(2, np.float32)
+    try:
+        made = [comm.Allgatherv_init(MPI.IN_PLACE, [values, ([2], [0])]),
+                comm.Reduce_scatter_init(values[:1], values[1:], [1], op=MPI.SUM)]
+    except (NotImplementedError, MPI.Exception):
+        return False
+    for request in made:
+        request.Free()
+    return True
+
+
 # MPI 4's persistent collectives (MPICH 4, Open MPI 5); older libraries (Blue Gene/Q's
 # MPI 2.2) run the same collective as a blocking call when it is started.
-PERSISTENT_COLLECTIVES = MPI.Get_version() >= (4, 0)
+PERSISTENT_COLLECTIVES = _persistent_collectives(MPI.Get_version(), MPI.COMM_SELF)
 
 
 class Persistent:

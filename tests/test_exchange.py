@@ -55,3 +55,17 @@ def test_an_error_of_mpi_in_compiled_code_is_raised_as_mpi_s():
 def test_run_requests_needs_requests():
     with pytest.raises(ValueError, match="needs requests"):
         _kernels.run_requests(None)
+
+
+def test_persistent_collectives_are_found_by_asking_the_library():
+    """A library that reports MPI 3.1 but has them (Open MPI 5) is asked on COMM_SELF; one
+    without them runs blocking collectives."""
+    from ghostmlp import exchange
+
+    class Without:
+        def Allgatherv_init(self, *args):
+            raise NotImplementedError("MPI_Allgatherv_init")
+
+    assert exchange._persistent_collectives((4, 0), Without())
+    assert exchange._persistent_collectives((3, 1), MPI.COMM_SELF)
+    assert not exchange._persistent_collectives((3, 1), Without())
