@@ -6,10 +6,9 @@ step does) and through mpi4py from Python (as it did), interleaved in one run.
 
 The exchanges are exchange.Exchange's persistent requests over rows of --values float32
 (a batch-1 layer's rows, as model S's): the halo of one own neuron (2 messages out, 2
-in), and the allgather and reduce-scatter of one row per rank (where they are persistent
-requests: MPI 4). Each round times --calls
-back-to-back calls of each way after a barrier; rank 0 prints the best round's µs per
-call (the slowest rank's) and the ratio.
+in), and the allgather and reduce-scatter of one row per rank (where the library has
+persistent collectives). Each round times --calls back-to-back calls of each way after a
+barrier; rank 0 prints the best round's µs per call (the slowest rank's) and the ratio.
 """
 import argparse
 import json
@@ -52,7 +51,7 @@ def main(argv=None):
     ex = Exchange(comm)
     ways = {}
     for name, persistent in persistents(ex, args.values).items():
-        if persistent.run is not None:      # a blocking collective (MPI < 4): no requests
+        if persistent.run is not None:      # a blocking collective: no requests
             continue
         compiled = CompiledRequests(persistent, "allgather", np.zeros(3, np.int64),
                                     COMPILED_ENTRY_POINTS)

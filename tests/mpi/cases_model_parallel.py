@@ -200,7 +200,7 @@ def train_and_count(options, steps=3):
 @pytest.mark.parametrize("options", COMPILED_LAYOUTS)
 def test_the_step_starts_and_waits_its_exchanges_in_compiled_code(monkeypatch, options):
     """With MPI's entry points found, the step calls none of the exchange's Python methods
-    (the collectives' only where they are persistent requests: MPI 4), and still equals
+    (the collectives' where the library has persistent ones), and still equals
     serial training; what it sends is counted as before."""
     from ghostmlp import exchange
     everywhere(exchange.COMPILED_ENTRY_POINTS is not None, "MPI_Startall and MPI_Waitall found")
