@@ -49,15 +49,16 @@ GHOSTMLP_CLONES static void ghostmlp_sigmoid_rowf(float *row, ptrdiff_t n, float
 /* row[i] := tanh(row[i] + bias), after Cephes' tanhf: for |z| < 0.625 its odd polynomial
    z + z^3 P(z^2), beyond 1 - 2 / (e^2|z| + 1) with z's sign (e^2|z| clamped at e^88 by
    ghostmlp_expf: tanh is 1 in float32 long before). libm's tanhf is a scalar call. */
+static inline float ghostmlp_tanh_farf(float z) {
+    return copysignf(1.0f - 2.0f / (ghostmlp_expf(2.0f * fabsf(z)) + 1.0f), z);
+}
+
 GHOSTMLP_CLONES static void ghostmlp_tanh_rowf(float *row, ptrdiff_t n, float bias) {
     for (ptrdiff_t i = 0; i < n; i++) {
-        float z = row[i] + bias;
-        float a = fabsf(z);
-        float far = copysignf(1.0f - 2.0f / (ghostmlp_expf(2.0f * a) + 1.0f), z);
-        float s = z * z;
+        float z = row[i] + bias, s = z * z;
         float near = ((((-5.70498872745e-3f * s + 2.06390887954e-2f) * s - 5.37397155531e-2f)
                        * s + 1.33314422036e-1f) * s - 3.33332819422e-1f) * s * z + z;
-        row[i] = a < 0.625f ? near : far;
+        row[i] = fabsf(z) < 0.625f ? near : ghostmlp_tanh_farf(z);
     }
 }
 
@@ -115,18 +116,18 @@ GHOSTMLP_CLONES static void ghostmlp_sigmoid_row(double *row, ptrdiff_t n, doubl
 /* row[i] := tanh(row[i] + bias) in float64, after Cephes' tanh: for |z| < 0.625
    z + z^3 P(z^2) / Q(z^2), beyond 1 - 2 / (e^2|z| + 1) with z's sign (e^2|z| clamped at
    e^709.7 by ghostmlp_exp: tanh is 1 in float64 long before). */
+static inline double ghostmlp_tanh_far(double z) {
+    return copysign(1.0 - 2.0 / (ghostmlp_exp(2.0 * fabs(z)) + 1.0), z);
+}
+
 GHOSTMLP_CLONES static void ghostmlp_tanh_row(double *row, ptrdiff_t n, double bias) {
     for (ptrdiff_t i = 0; i < n; i++) {
-        double z = row[i] + bias;
-        double a = fabs(z);
-        double far = copysign(1.0 - 2.0 / (ghostmlp_exp(2.0 * a) + 1.0), z);
-        double s = z * z;
+        double z = row[i] + bias, s = z * z;
         double p = (-9.64399179425052238628e-1 * s - 9.92877231001918586564e1) * s
                    - 1.61468768441708447952e3;
         double q = ((s + 1.12811678491632931402e2) * s + 2.23548839060100448583e3) * s
                    + 4.84406305325125486048e3;
-        double near = z + z * s * p / q;
-        row[i] = a < 0.625 ? near : far;
+        row[i] = fabs(z) < 0.625 ? z + z * s * p / q : ghostmlp_tanh_far(z);
     }
 }
 
