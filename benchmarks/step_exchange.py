@@ -11,6 +11,7 @@ persistent collectives). Each round times --calls back-to-back calls of each way
 barrier; rank 0 prints the best round's µs per call (the slowest rank's) and the ratio.
 """
 import argparse
+import datetime
 import json
 
 import numpy as np
@@ -80,7 +81,8 @@ def main(argv=None):
                   "microseconds_per_call": {name: {way: t * 1e6 for way, t in times.items()}
                                             for name, times in best.items()},
                   "mpi": MPI.Get_library_version().splitlines()[0],
-                  "machine": machine.facts()}
+                  "machine": machine.facts(),
+                  "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         with open(args.json, "a") as f:
             f.write(json.dumps(record) + "\n")
 
