@@ -257,6 +257,35 @@ cdef inline floating bias_term(floating t, floating beta, floating alpha, floati
     return (beta * t if beta != 0 else 0) + alpha * s
 
 
+cdef inline void weights_outer_core(int n_in, int n_out, int batch, floating* h,
+                                    floating* delta, floating* target, floating alpha,
+                                    floating beta) noexcept nogil:
+    """T[n_in, n_out] := beta T + alpha H[n_in, B] @ DELTA[n_out, B].T (H, DELTA rows of stride B)."""
+    if batch == 1 and beta == 1:
+        ger(n_out, n_in, alpha, delta, h, target, n_out)
+    else:
+        gemm(c'T', c'N', n_out, n_in, batch, alpha, delta, batch, h, batch,
+              beta, target, n_out)
+
+
+cdef inline void bias_sum_core(int n_out, int batch, floating* delta, floating* target_bias,
+                               floating alpha, floating beta) noexcept nogil:
+    """t_b[n_out] := beta t_b + alpha DELTA[n_out, B] @ 1."""
+    cdef Py_ssize_t j, i, B = batch
+    cdef floating s
+    cdef floating* row
+    if batch == 1:      # DELTA @ 1 is DELTA's one column: a loop that vectorises
+        for j in range(n_out):
+            target_bias[j] = bias_term(target_bias[j], beta, alpha, delta[j])
+        return
+    for j in range(n_out):
+        row = delta + j * B
+        s = 0
+        for i in range(B):
+            s += row[i]
+        target_bias[j] = bias_term(target_bias[j], beta, alpha, s)
+
+
 cdef inline void outer_core(int n_in, int n_out, int batch, floating* h, floating* delta,
                             floating* target, floating* target_bias, floating alpha,
                             floating beta, floating bias_beta) noexcept nogil:
@@ -266,24 +295,8 @@ cdef inline void outer_core(int n_in, int n_out, int batch, floating* h, floatin
     1 - lr wd adds weight decay); alpha = 1, beta = 0 writes the gradient; beta =
     momentum updates a velocity.
     """
-    cdef Py_ssize_t j, i, B = batch
-    cdef floating s
-    cdef floating* row
-    if batch == 1 and beta == 1:
-        ger(n_out, n_in, alpha, delta, h, target, n_out)
-    else:
-        gemm(c'T', c'N', n_out, n_in, batch, alpha, delta, batch, h, batch,
-              beta, target, n_out)
-    if batch == 1:      # DELTA @ 1 is DELTA's one column: a loop that vectorises
-        for j in range(n_out):
-            target_bias[j] = bias_term(target_bias[j], bias_beta, alpha, delta[j])
-        return
-    for j in range(n_out):
-        row = delta + j * B
-        s = 0
-        for i in range(B):
-            s += row[i]
-        target_bias[j] = bias_term(target_bias[j], bias_beta, alpha, s)
+    weights_outer_core(n_in, n_out, batch, h, delta, target, alpha, beta)
+    bias_sum_core(n_out, batch, delta, target_bias, alpha, bias_beta)
 
 
 cdef inline void fused_delta_update_core(int n_in, int n_out, floating* h, floating* w,

@@ -8,9 +8,9 @@ GIL, and the plan's exchanges too: their persistent requests, made by the exchan
 exchange has none for compiled code does the step call it in Python (mpi4py). The serial
 plan names no exchange, so a serial step is one call with no Python in between.
 """
-from libc.math cimport pow
+from libc.math cimport isfinite, pow
 from libc.stdlib cimport calloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cython cimport floating
 
 cimport numpy as cnp
@@ -22,7 +22,8 @@ from ghostmlp._mpi cimport Requests, bind_requests, start_requests, wait_request
 
 from ghostmlp._layer cimport (
     IDENTITY, SOFTMAX, FUSED_ROW_MIN_BYTES, backprop_core, bias_activation_core,
-    derivative_core, forward_core, fused_delta_update_core, outer_core, output_delta_core)
+    bias_sum_core, derivative_core, forward_core, fused_delta_update_core, outer_core,
+    output_delta_core, weights_outer_core)
 from ghostmlp._optim cimport SGD, ADAMW, adam_core, momentum_apply_core, sgd_core
 
 cnp.import_array()
@@ -66,11 +67,18 @@ cdef class Step:
     reduce_gradients: backward() writes the gradients, hands each layer's to the
     exchange (gradients_done(l)) as soon as it is written, and updates every bucket of
     layers once the exchange's reducer has summed it over the replicas; loss_slot: a
-    one-value array where loss_delta() leaves its share of the loss, summed with them.
+    one-value array where loss_delta() leaves its share of the loss, summed with them;
+    replica_rows: replicas that share memory (exchange.ReplicaRows: count, index,
+    arena_shifts, buffer_shifts in bytes to each replica's parameters and buffers, laid out
+    as this rank's): backward() then sums the losses over them (exchange.loss_sum), and
+    after each layer's previous deltas waits for them all (exchange.replica_sync) and
+    updates this replica's rows of every piece of the layer from every replica's samples
+    (replica_batches() gives their shares), copying the rows to the other replicas.
     """
 
     def __cinit__(self, plan, pieces, buffers, optimizer, exchange, int loss, int output_act,
-                  bint is_worker, bint reduce_gradients=False, loss_slot=None):
+                  bint is_worker, bint reduce_gradients=False, loss_slot=None,
+                  replica_rows=None):
         cdef Py_ssize_t l, k, n = len(plan.layers)
         cdef Layer* L
         cdef Piece* p
@@ -91,6 +99,7 @@ cdef class Step:
         self.has_gradients = True           # until a piece without gradient buffers is seen
         # SGD's momentum buffer; Adam's two moments.
         cdef int n_states = (1 if self.momentum else 0) if self.optimizer == SGD else 2
+        self.n_states = n_states
         self.exchange, self.batch, self.exchange_batch = exchange, 0, 0
         self.keep = (pieces, buffers)
         cdef int t = self.typenum, cap = self.capacity
@@ -134,6 +143,22 @@ cdef class Step:
         if not self.has_gradients and (reduce_gradients or not (self.optimizer == SGD
                                                                and not self.nesterov)):
             raise ValueError("this optimizer's update needs gradient buffers")
+        if replica_rows is not None:
+            self._share_rows(replica_rows)
+
+    def _share_rows(self, rows):
+        cdef int e, n = rows.count
+        self.split_rows, self.n_replicas, self.replica = True, n, rows.index
+        self.arena_shift = <Py_ssize_t*>calloc(n, sizeof(Py_ssize_t))
+        self.buffer_shift = <Py_ssize_t*>calloc(n, sizeof(Py_ssize_t))
+        self.replica_batch = <int*>calloc(n, sizeof(int))
+        if self.arena_shift == NULL or self.buffer_shift == NULL or self.replica_batch == NULL:
+            raise MemoryError()
+        for e in range(n):
+            self.arena_shift[e], self.buffer_shift[e] = rows.arena_shifts[e], rows.buffer_shifts[e]
+        barrier, loss = self.exchange.replica_requests()
+        bind_requests(&self.replica_sync, barrier)
+        bind_requests(&self.loss_sum, loss)
 
     def __dealloc__(self):
         cdef int l
@@ -141,6 +166,9 @@ cdef class Step:
             for l in range(self.n_layers):
                 free(self.layers[l].pieces)
             free(self.layers)
+        free(self.arena_shift)
+        free(self.buffer_shift)
+        free(self.replica_batch)
 
     @property
     def batch(self):
@@ -205,6 +233,27 @@ cdef class Step:
     def backward(self, double learning_rate, long step):
         """Back-propagate the output deltas and update every piece (optimizer step `step`, from 1)."""
         self._backward(UPDATE, learning_rate, step)
+
+    def replica_batches(self, batches):
+        """Each replica's share of the coming step's batch (replicas that share memory)."""
+        cdef int e
+        if not self.split_rows or len(batches) != self.n_replicas:
+            raise ValueError(f"need the shares of {self.n_replicas} replicas sharing memory")
+        for e in range(self.n_replicas):
+            self.replica_batch[e] = batches[e]
+
+    def backward_without_samples(self, double learning_rate, long step):
+        """backward() of a replica with no samples in this batch: its rows' updates from
+        the others' (replicas that share memory)."""
+        if not self.split_rows:
+            raise RuntimeError("only replicas that share memory update without samples")
+        self.batch = 0
+        if self.typenum == cnp.NPY_FLOAT64:
+            (<double*>self.loss_slot)[0] = 0
+            _backward(self, <double>learning_rate, UPDATE, step, False)
+        else:
+            (<float*>self.loss_slot)[0] = 0
+            _backward(self, <float>learning_rate, UPDATE, step, False)
 
     def gradients(self):
         """Back-propagate and write d(mean loss)/dW, d/db into the pieces' gradient buffers."""
@@ -391,16 +440,19 @@ cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except
     cdef floating* delta
     cdef floating* h
     cdef floating* target
-    cdef bint fused
+    cdef bint fused, split = s.split_rows and mode == UPDATE
     for l in range(s.n_layers - 1, -1, -1):
         L = &s.layers[l]
         delta = _own_deltas(L, batch, delta)
         h = <floating*>s.xt if l == 0 else <floating*>s.layers[l - 1].acts
         fused = False
-        if l > 0:       # the previous layer's deltas, from this layer's weights before they change
+        # The previous layer's deltas, from this layer's weights before they change (a
+        # replica without samples has none to compute).
+        if l > 0 and batch > 0:
             P = &s.layers[l - 1]
             p = &L.pieces[0]
-            fused = (mode == UPDATE and s.fused_rows and batch == 1 and L.n_pieces == 1
+            fused = (mode == UPDATE and s.fused_rows and not split and batch == 1
+                     and L.n_pieces == 1
                      and P.backward in (LOCAL, REDUCE_SCATTER)
                      and p.n_in * <Py_ssize_t>p.n_out * sizeof(floating) >= FUSED_ROW_MIN_BYTES)
             with nogil:
@@ -436,13 +488,100 @@ cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except
             with nogil:
                 derivative_core(P.n_own, batch, _own_deltas(P, batch, delta),
                                 <floating*>P.acts + P.own_row * B, P.act)
+        if split:
+            if not _replicas_ready(s, l):
+                return 0        # the summed loss is not finite: no replica updates
+            with nogil:
+                for k in range(L.n_pieces):
+                    _update_rows(s, l, &L.pieces[k], lr, step)
+            continue
         if not fused:
             with nogil:
                 for k in range(L.n_pieces):
                     _update(s, &L.pieces[k], h, delta, batch, mode, lr, step)
         if notify:
             s.exchange.gradients_done(l)
+    if split:           # every replica's rows copied before anyone's next forward pass
+        _exchange(s, &s.replica_sync, "replica_sync", -1, START | WAIT)
     return 0
+
+
+cdef int _replicas_ready(Step s, int l) except -1:
+    """Wait until every replica has written layer l's deltas and read its weights; at the
+    output layer that is the sum of their losses in loss_slot: whether it is finite."""
+    if l < s.n_layers - 1:
+        _exchange(s, &s.replica_sync, "replica_sync", l, START | WAIT)
+        return 1
+    _exchange(s, &s.loss_sum, "loss_sum", l, START | WAIT)
+    if s.typenum == cnp.NPY_FLOAT64:
+        return isfinite((<double*>s.loss_slot)[0])
+    return isfinite((<float*>s.loss_slot)[0])
+
+
+cdef inline floating* _shifted(void* pointer, Py_ssize_t shift, floating like) noexcept nogil:
+    """The pointer `shift` bytes on: the same value in another replica's memory."""
+    return <floating*>(<char*>pointer + shift)
+
+
+cdef inline void _slice(int n, int parts, int index, int* lo, int* hi) noexcept nogil:
+    """[lo, hi) of part `index` of n items in contiguous slices (partition.slice_bounds)."""
+    cdef int base = n // parts, extra = n % parts
+    lo[0] = index * base + (index if index < extra else extra)
+    hi[0] = lo[0] + base + (1 if index < extra else 0)
+
+
+cdef void _update_rows(Step s, int l, Piece* p, floating lr, long step) noexcept nogil:
+    """This replica's rows of the piece's W and its share of b: the optimizer's update from
+    every replica's samples (their inputs and deltas read where they lie), then copied to
+    every other replica, as _update and _apply do for all of them on one replica."""
+    cdef Layer* L = &s.layers[l]
+    cdef int e, k, r0, r1, c0, c1, batch
+    cdef Py_ssize_t n_out = p.n_out, w0, size
+    cdef floating m = s.momentum, wd = s.weight_decay
+    cdef floating alpha = 1, beta = 0, bias_beta = 0
+    cdef floating* h
+    cdef floating* delta
+    cdef void* inputs = s.xt if l == 0 else s.layers[l - 1].acts
+    cdef floating* target = <floating*>p.gw
+    cdef floating* target_bias = <floating*>p.gb
+    _slice(p.n_in, s.n_replicas, s.replica, &r0, &r1)
+    _slice(p.n_out, s.n_replicas, s.replica, &c0, &c1)
+    w0, size = r0 * n_out, (r1 - r0) * n_out
+    if s.optimizer == SGD and m == 0:
+        target, target_bias, alpha, beta, bias_beta = <floating*>p.w, <floating*>p.b, -lr, 1 - lr * wd, 1
+    elif s.optimizer == SGD and not s.nesterov:
+        target, target_bias, beta, bias_beta = <floating*>p.state[0], <floating*>p.state[1], m, m
+    for e in range(s.n_replicas):
+        batch = s.replica_batch[e]
+        if batch == 0:
+            continue
+        h = _shifted(inputs, s.buffer_shift[e], lr) + (p.in_row + r0) * <Py_ssize_t>batch
+        delta = _shifted(_own_deltas(L, batch, target), s.buffer_shift[e], lr) + p.out_row * <Py_ssize_t>batch
+        if r1 > r0:
+            weights_outer_core(r1 - r0, p.n_out, batch, h, delta, target + w0, alpha, beta)
+        bias_sum_core(c1 - c0, batch, delta + c0 * <Py_ssize_t>batch, target_bias + c0, alpha,
+                      bias_beta)
+        beta = bias_beta = 1
+    if s.optimizer == SGD and m != 0 and not s.nesterov:
+        momentum_apply_core(size, <floating*>p.w + w0, <floating*>p.state[0] + w0, lr, wd)
+        momentum_apply_core(c1 - c0, <floating*>p.b + c0, <floating*>p.state[1] + c0, lr, 0)
+    elif not (s.optimizer == SGD and m == 0):
+        _apply_range(s, p, lr, step, w0, w0 + size, c0, c1)
+    for e in range(s.n_replicas):
+        if e == s.replica:
+            continue
+        _copy_out(p.w, w0, size, s.arena_shift[e], lr)
+        _copy_out(p.b, c0, c1 - c0, s.arena_shift[e], lr)
+        for k in range(s.n_states):
+            _copy_out(p.state[2 * k], w0, size, s.arena_shift[e], lr)
+            _copy_out(p.state[2 * k + 1], c0, c1 - c0, s.arena_shift[e], lr)
+
+
+cdef inline void _copy_out(void* values, Py_ssize_t start, Py_ssize_t n, Py_ssize_t shift,
+                           floating like) noexcept nogil:
+    """values[start:start + n] into the same place `shift` bytes on (another replica's)."""
+    cdef floating* source = <floating*>values + start
+    memcpy(<char*>source + shift, source, n * sizeof(floating))
 
 
 cdef inline void _update(Step s, Piece* p, floating* h, floating* delta, int batch, int mode,
@@ -474,20 +613,25 @@ cdef inline void _update(Step s, Piece* p, floating* h, floating* delta, int bat
 
 cdef inline void _apply(Step s, Piece* p, floating lr, long step) noexcept nogil:
     """The optimizer's pass over W and b from their gradients; biases are never decayed."""
-    cdef Py_ssize_t n = p.n_in * <Py_ssize_t>p.n_out
+    _apply_range(s, p, lr, step, 0, p.n_in * <Py_ssize_t>p.n_out, 0, p.n_out)
+
+
+cdef inline void _apply_range(Step s, Piece* p, floating lr, long step, Py_ssize_t w0,
+                              Py_ssize_t w1, int b0, int b1) noexcept nogil:
+    """_apply over W's flat values w0 <= i < w1 and b's b0 <= j < b1 only."""
     cdef double c1, c2
     if s.optimizer == SGD:
-        sgd_core(n, <floating*>p.w, <floating*>p.gw, <floating*>p.state[0], lr, s.momentum,
-                 s.weight_decay, s.nesterov)
-        sgd_core(p.n_out, <floating*>p.b, <floating*>p.gb, <floating*>p.state[1], lr,
-                 s.momentum, 0, s.nesterov)
+        sgd_core(w1 - w0, <floating*>p.w + w0, <floating*>p.gw + w0, <floating*>p.state[0] + w0,
+                 lr, s.momentum, s.weight_decay, s.nesterov)
+        sgd_core(b1 - b0, <floating*>p.b + b0, <floating*>p.gb + b0, <floating*>p.state[1] + b0,
+                 lr, s.momentum, 0, s.nesterov)
     else:
         c1, c2 = 1 - pow(s.beta1, step), 1 - pow(s.beta2, step)
-        adam_core(n, <floating*>p.w, <floating*>p.gw, <floating*>p.state[0],
-                  <floating*>p.state[2], lr, s.beta1, s.beta2, s.eps, s.weight_decay,
+        adam_core(w1 - w0, <floating*>p.w + w0, <floating*>p.gw + w0, <floating*>p.state[0] + w0,
+                  <floating*>p.state[2] + w0, lr, s.beta1, s.beta2, s.eps, s.weight_decay,
                   s.optimizer == ADAMW, c1, c2)
-        adam_core(p.n_out, <floating*>p.b, <floating*>p.gb, <floating*>p.state[1],
-                  <floating*>p.state[3], lr, s.beta1, s.beta2, s.eps, 0, False, c1, c2)
+        adam_core(b1 - b0, <floating*>p.b + b0, <floating*>p.gb + b0, <floating*>p.state[1] + b0,
+                  <floating*>p.state[3] + b0, lr, s.beta1, s.beta2, s.eps, 0, False, c1, c2)
 
 
 cdef int _apply_all(Step s, floating lr, long step, int first, int last) except -1:

@@ -7,9 +7,10 @@ from ghostmlp._step import Step
 from ghostmlp.errors import TrainingDiverged
 from ghostmlp.layout import Buffers
 from ghostmlp.params import Parameters
-from ghostmlp.partition import slice_bounds
+from ghostmlp.partition import slice_bounds, slice_sizes
 
 BUCKET_BYTES = 25 * 2**20   # gradients summed over replicas together (as PyTorch DDP)
+REPLICA_UPDATES = ("auto", "allreduce", "shared")     # see Network
 
 
 def total_weight(n, weights):
@@ -27,60 +28,98 @@ class Engine:
     buckets, during backward) before the update: the step equals the serial step on the
     whole batch. Model parallelism within a replica is the layout's; exchange is None
     when serial. weights: the global batch's sample weights w[n], or None (all 1).
+    replica_update (REPLICA_UPDATES, see Network): with "shared" (or "auto" where the
+    replicas share a node and there is no master) the replicas' parameters and buffers
+    lie in shared memory (`memory`, an exchange.ReplicaMemory) and the step splits every
+    update over them by weight rows; else the gradients are summed in buckets.
     """
 
     def __init__(self, layout, fan_ins, dtype, optimizer, loss, output_activation, exchange,
-                 bucket_bytes):
+                 bucket_bytes, replica_update="auto"):
         self.layout, self.fan_ins, self.dtype = layout, fan_ins, np.dtype(dtype)
         self.bucket_bytes = bucket_bytes
         self.optimizer, self.exchange = optimizer, exchange
         self.codes = (loss, output_activation)
         self.replicas = exchange.n_replicas if exchange is not None else 1
         self.replica = exchange.replica if exchange is not None else 0
+        self.memory = self._replica_memory(replica_update)
         self.parameters = self._new_parameters(
-            self.replicas > 1 or not optimizer.fuses_gradient)
+            (self.replicas > 1 and self.memory is None) or not optimizer.fuses_gradient)
         self.step = self.buffers = self.reducer = self.step_exchange = None
         self._share = 0             # samples of this replica in the last forward pass
+        self._n = 0                 # the global batch of the last loss()
+
+    def _replica_memory(self, replica_update):
+        """The replicas' shared memory, or None when they sum gradients (collective)."""
+        if self.replicas == 1 or replica_update == "allreduce":
+            return None
+        from ghostmlp.exchange import ReplicaMemory
+        if not self.exchange.first_worker and self.exchange.replicas_share_memory():
+            return ReplicaMemory(self.exchange)
+        if replica_update == "shared":
+            raise ValueError("replica_update='shared' needs the replicas of each model rank on "
+                             "one node (MPI 3 shared memory) and no master")
+        return None
+
+    def _allocate(self):
+        return self.memory.allocate if self.memory is not None else np.empty
 
     def _new_parameters(self, gradients):
         return Parameters(self.layout.new_pieces(), self.fan_ins, self.dtype,
-                          self.optimizer.state_names, gradients)
+                          self.optimizer.state_names, gradients, self._allocate())
 
     def require_gradients(self):
         """Give the parameters gradient buffers if they have none (weights and state kept)."""
         if not self.parameters.has_gradients:
             fresh = self._new_parameters(True)
             self.parameters.copy_into(fresh)
+            if self.memory is not None:
+                self.memory.free(self.parameters.arena)
             self.parameters, self.step = fresh, None
 
     def share(self, n):
         """[lo, hi) of a global batch of n samples that this rank's replica computes."""
         return slice_bounds(n, self.replicas, self.replica)
 
+    def shares(self, n):
+        """Every replica's number of samples of a global batch of n."""
+        return slice_sizes(n, self.replicas)
+
+    def capacity_for(self, n):
+        """The shares a global batch of n binds for: this replica's, or with shared memory
+        the largest (every replica binds at the same steps: binding allocates collectively)."""
+        lo, hi = self.share(n) if self.memory is None else slice_bounds(n, self.replicas, 0)
+        return hi - lo
+
     def bind_share(self, n):
         """Bind for this replica's share of a global batch of n; that share, as a slice."""
-        lo, hi = self.share(n)
-        self.bind(hi - lo)
-        return slice(lo, hi)
+        self.bind(self.capacity_for(n))
+        return slice(*self.share(n))
 
     def bind(self, batch):
         """(Re)bind the step to buffers for shares up to `batch` and to the current parameters."""
         if self.step is not None and batch <= self.buffers.capacity:
             return
         capacity = max(batch, 1, self.buffers.capacity if self.buffers is not None else 0)
-        self.buffers = Buffers(self.layout, capacity, self.dtype)
-        exchange, reduce = None, self.replicas > 1
+        old, self.buffers = self.buffers, Buffers(self.layout, capacity, self.dtype,
+                                                  self._allocate())
+        exchange, rows = None, None
+        reduce = self.replicas > 1 and self.memory is None
         if self.exchange is not None:
-            from ghostmlp.exchange import GradientReducer, StepExchange
+            from ghostmlp.exchange import GradientReducer, ReplicaRows, StepExchange
             self.reducer = (GradientReducer(self.exchange, self.parameters, self.bucket_bytes)
                             if reduce else None)
             if self.step_exchange is not None:
                 self.step_exchange.free()           # its requests point into the old buffers
-            exchange = self.step_exchange = StepExchange(self.exchange, self.layout,
-                                                         self.buffers, self.reducer)
+            exchange = self.step_exchange = StepExchange(
+                self.exchange, self.layout, self.buffers, self.reducer, self.parameters.loss_slot)
+            if self.memory is not None:
+                rows = ReplicaRows(self.memory, self.parameters.arena, self.buffers.block)
         self.step = Step(self.layout, self.parameters.layers, self.buffers,
                          self.optimizer.kernel_args(), exchange, *self.codes,
-                         self.layout.is_worker, reduce, self.parameters.loss_slot)
+                         self.layout.is_worker, reduce, self.parameters.loss_slot, rows)
+        if self.memory is not None and old is not None:
+            self.memory.free(old.block)
 
     # ------------------------------------------------------------------- steps
 
@@ -102,6 +141,13 @@ class Engine:
         with self.timed(step=True):
             if self.replicas == 1:
                 loss = self.step.train(xb, tb, lr, t, wb, total)
+            elif self.memory is not None:
+                self.step.replica_batches(self.shares(n))
+                if len(xb):
+                    self.step.train(xb, tb, lr, t, wb, total)
+                else:
+                    self.step.backward_without_samples(lr, t)
+                loss = self._summed_loss()
             elif len(xb):
                 self.step.train(xb, tb, lr, t, wb, total)
                 loss = self._summed_loss()
@@ -120,6 +166,7 @@ class Engine:
     def loss(self, tb, n, weights=None):
         """(Weighted) mean loss over the global batch of n of the last forward(); prepares backward()."""
         wb, total = self.share_weights(n, weights)
+        self._n = n
         with self.timed():
             if self._share == 0:
                 self.parameters.loss_slot[0] = 0
@@ -135,6 +182,8 @@ class Engine:
         """Back-propagate the last loss() and update (the replicas' gradients summed)."""
         t = self.parameters.step_count + 1
         with self.timed(step=True):
+            if self.memory is not None:
+                self.step.replica_batches(self.shares(self._n))
             if self._share:
                 self.step.backward(lr, t)
                 if self.replicas > 1:
@@ -144,7 +193,11 @@ class Engine:
         self.parameters.step_count = t
 
     def _empty_step(self, lr, t):
-        """A replica's step with no samples: zero gradients into the sum, then the update."""
+        """A replica's step with no samples: its rows' update from the others' samples
+        (shared memory), or zero gradients into the sum, then the update."""
+        if self.memory is not None:
+            self.step.backward_without_samples(lr, t)
+            return self._summed_loss()
         self.parameters.segment("grads")[:] = 0
         self.parameters.loss_slot[0] = 0
         self.reducer.post_all()
@@ -172,7 +225,7 @@ class Engine:
         Nothing else changes. With replicas, one all-reduce sums the gradients and the loss.
         """
         self.require_gradients()
-        self.bind(max(len(xb), 1))
+        self.bind(self.capacity_for(n))
         wb, total = self.share_weights(n, weights)
         summed = self.parameters.gradients_and_loss()
         loss = 0.0

@@ -96,7 +96,8 @@ COMPILED_ENTRY_POINTS = _compiled_entry_points()
 # The names of the waits that compiled code marks in flight, for the watchdog's message,
 # by the kind of persistent exchange (StepExchange._requests) they finish.
 COMPILED_WAITS = {"halo": "halo wait", "allgather": "allgather", "reverse halo": "reverse halo",
-                  "reduce_scatter": "reduce_scatter"}
+                  "reduce_scatter": "reduce_scatter", "replica barrier": "replica barrier",
+                  "loss sum": "replicas' loss allreduce"}
 WAIT_NAMES = tuple(COMPILED_WAITS.values())
 
 
@@ -320,6 +321,33 @@ class Exchange:
         return self._made(Persistent([], kind="reduce_scatter", run=lambda: self.workers.Reduce_scatter(
             partial, own, sizes, op=MPI.SUM)))
 
+    def replicas_share_memory(self):
+        """Whether every replica of this model rank runs on this node (MPI 3's shared
+        memory); collective over the replicas."""
+        if MPI.Get_version() < (3, 0):
+            return False
+        node = self.replicas.Split_type(MPI.COMM_TYPE_SHARED)
+        together = node.Get_size() == self.replicas.Get_size()
+        node.Free()
+        return bool(self.replicas.allreduce(together, op=MPI.LAND))
+
+    def replica_barrier(self):
+        """A barrier of the replicas of this model rank, as a persistent collective."""
+        comm = self.replicas
+        if PERSISTENT_COLLECTIVES:
+            return self._made(Persistent([comm.Barrier_init()], kind="barrier"))
+        return self._made(Persistent([], kind="barrier", run=comm.Barrier))
+
+    def replica_loss_sum(self, slot):
+        """slot[1] := its sum over the replicas of this model rank, in place, as a
+        persistent collective."""
+        comm = self.replicas
+        if PERSISTENT_COLLECTIVES:
+            return self._made(Persistent([comm.Allreduce_init(MPI.IN_PLACE, slot, op=MPI.SUM)],
+                                         kind="allreduce"))
+        return self._made(Persistent([], kind="allreduce", run=lambda: comm.Allreduce(
+            MPI.IN_PLACE, slot, op=MPI.SUM)))
+
     @watched("allreduce", layer=None)
     def allreduce_sum(self, array, across="model"):
         """array := its sum over the replica's ranks (across="model": each rank's share of a
@@ -453,6 +481,55 @@ class GradientReducer:
         self.exchange.seconds += MPI.Wtime() - start
 
 
+class ReplicaMemory:
+    """Arrays that the replicas of one model rank, all on one node, read and write in each
+    other's memory (MPI 3 shared windows over exchange.replicas).
+
+    allocate() is collective over the replicas, with the same size on each: every replica
+    lays its parameters and buffers out alike, so one byte offset per replica (shifts())
+    finds any value of this rank's in the others'. free() is collective too.
+    """
+
+    def __init__(self, exchange):
+        self.comm = exchange.replicas
+        self._windows = {}          # id of an array allocate() made -> (window, every replica's)
+
+    def allocate(self, n, dtype):
+        """n values of dtype, uninitialised, in this rank's part of a new shared window."""
+        dtype = np.dtype(dtype)
+        info = MPI.Info.Create()
+        info.Set("alloc_shared_noncontig", "true")     # each rank's part on its own pages
+        window = MPI.Win.Allocate_shared(max(n, 1) * dtype.itemsize, dtype.itemsize, info,
+                                         self.comm)
+        info.Free()
+        views = [np.frombuffer(window.Shared_query(e)[0], dtype)[:n]
+                 for e in range(self.comm.Get_size())]
+        own = views[self.comm.Get_rank()]
+        self._windows[id(own)] = (window, views, own)
+        return own
+
+    def shifts(self, array):
+        """Bytes from `array` (made by allocate()) to the same array of each replica."""
+        views = self._windows[id(array)][1]
+        return tuple(view.ctypes.data - array.ctypes.data for view in views)
+
+    def free(self, array):
+        """Free the window of `array` (collective; no replica may use it after)."""
+        window = self._windows.pop(id(array))[0]
+        window.Free()
+
+
+class ReplicaRows:
+    """What a step needs to split its updates over replicas that share memory (see
+    ghostmlp._step.Step): their count, this one's index, and the byte offsets from this
+    rank's parameters (an arena of ReplicaMemory) and buffers to each replica's."""
+
+    def __init__(self, memory, arena, buffers_block):
+        self.count, self.index = memory.comm.Get_size(), memory.comm.Get_rank()
+        self.arena_shifts = memory.shifts(arena)
+        self.buffer_shifts = memory.shifts(buffers_block)
+
+
 class StepExchange:
     """The exchanges that a plan's step (ghostmlp._step.Step) calls, over the buffers of one capacity.
 
@@ -463,13 +540,15 @@ class StepExchange:
     record of the exchange's watch.
     """
 
-    def __init__(self, exchange, layout, buffers, reducer=None):
+    def __init__(self, exchange, layout, buffers, reducer=None, loss_slot=None):
         self.exchange, self.layout, self.buffers = exchange, layout, buffers
+        self.loss_slot = loss_slot  # the parameters' (replicas that share memory sum it)
         self.reducer = reducer      # a GradientReducer across replicas, or None
         self.watch = exchange.watch     # its calls are the exchange's, for the watchdog
         self.last = len(layout.layers) - 1
         self._views = {}
         self._persistent = {}
+        self._replica_sync = None      # (barrier, loss sum) of replicas that share memory
         self.inflight = np.zeros(3, np.int64)
         self.watch.add_record(self.inflight, WAIT_NAMES)
 
@@ -525,15 +604,40 @@ class StepExchange:
         return CompiledRequests(persistent, COMPILED_WAITS[kind], self.inflight,
                                 COMPILED_ENTRY_POINTS)
 
+    def replica_requests(self):
+        """(barrier, loss sum) of replicas that share memory, as CompiledRequests (each
+        None where the step calls replica_sync and loss_sum below). Collective over the
+        replicas: made once, at the step's binding."""
+        barrier, loss = self._replica_persistent()
+        if COMPILED_ENTRY_POINTS is None:
+            return None, None
+        return tuple(None if persistent.run is not None else CompiledRequests(
+            persistent, COMPILED_WAITS[kind], self.inflight, COMPILED_ENTRY_POINTS)
+            for persistent, kind in ((barrier, "replica barrier"), (loss, "loss sum")))
+
+    def _replica_persistent(self):
+        if self._replica_sync is None:
+            self._replica_sync = (self.exchange.replica_barrier(),
+                                  self.exchange.replica_loss_sum(self.loss_slot))
+        return self._replica_sync
+
     def failed(self, error):
         self.exchange.failed(error)
 
     def free(self):
         """Free every persistent request (none may be active); leave the watch."""
-        for persistent in self._persistent.values():
+        for persistent in (*self._persistent.values(), *(self._replica_sync or ())):
             persistent.free()
-        self._persistent = {}
+        self._persistent, self._replica_sync = {}, None
         self.watch.remove_record(self.inflight)
+
+    @watched("replica barrier")
+    def replica_sync(self, l, batch):
+        self.exchange.start(self._replica_persistent()[0], finish=True)
+
+    @watched("replicas' loss allreduce")
+    def loss_sum(self, l, batch):
+        self.exchange.start(self._replica_persistent()[1], finish=True)
 
     def post_halo(self, l, batch):
         self.exchange.start(self._requests("halo", l, batch))

@@ -94,24 +94,36 @@ class Layout:
         return [[Piece(*spec) for spec in layer.pieces] for layer in self.layers]
 
 
+ALIGN_VALUES = 16      # values of float32 in a 64-byte line (float64: two lines)
+
+
 class Buffers:
     """The neuron-major activation and delta buffers of a plan for batches up to `capacity`.
 
     acts[l], deltas[l]: rows * capacity values; own_deltas[l]: n_own * capacity where the
     own deltas are reduced from partial sums (else None); inputs_t: X.T; scratch and
-    inbox: 2 * capacity values each (softmax columns, incoming ghost deltas).
+    inbox: 2 * capacity values each (softmax columns, incoming ghost deltas). All are
+    views of one block of values, `block`, from allocate(n, dtype) (default numpy.empty):
+    plans alike lay it out alike.
     """
 
-    def __init__(self, layout, capacity, dtype):
+    def __init__(self, layout, capacity, dtype, allocate=np.empty):
         self.capacity = capacity
-        self.acts = [np.empty(layer.rows * capacity, dtype) for layer in layout.layers]
-        self.deltas = [np.empty(layer.rows * capacity, dtype) for layer in layout.layers]
-        self.own_deltas = [np.empty(layer.n_own * capacity, dtype)
-                           if layer.backward == "reduce_scatter" else None
-                           for layer in layout.layers]
-        self.inputs_t = np.empty(layout.sizes[0] * capacity, dtype)
-        self.scratch = np.empty(2 * capacity, dtype)
-        self.inbox = np.empty(2 * capacity, dtype)
+        layers = layout.layers
+        sizes = ([layer.rows * capacity for layer in layers] * 2
+                 + [layer.n_own * capacity if layer.backward == "reduce_scatter" else 0
+                    for layer in layers]
+                 + [layout.sizes[0] * capacity, 2 * capacity, 2 * capacity])
+        # Each buffer starts on a 64-byte line: no two share one.
+        padded = [-(-size // ALIGN_VALUES) * ALIGN_VALUES for size in sizes]
+        self.block = allocate(sum(padded), dtype)
+        starts = np.cumsum([0] + padded)
+        views = [self.block[start:start + size] for start, size in zip(starts, sizes)]
+        n = len(layers)
+        self.acts, self.deltas = views[:n], views[n:2 * n]
+        self.own_deltas = [view if layer.backward == "reduce_scatter" else None
+                           for view, layer in zip(views[2 * n:3 * n], layers)]
+        self.inputs_t, self.scratch, self.inbox = views[3 * n:]
 
     @staticmethod
     def view(flat, rows, batch):

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ghostmlp import _kernels, defaults, train
-from ghostmlp.engine import BUCKET_BYTES, Engine, total_weight
+from ghostmlp.engine import BUCKET_BYTES, REPLICA_UPDATES, Engine, total_weight
 from ghostmlp.layout import Layout
 from ghostmlp.optim import resolve
 from ghostmlp.params import DTYPES
@@ -10,7 +10,7 @@ from ghostmlp.schedule import Schedule, resolve as resolve_schedule
 from ghostmlp.partition import check_layout, connectivity_mask, edge_count, slice_sizes
 from ghostmlp.validate import (
     check_count, check_flag, check_grid, check_inputs, check_layer, check_network, check_output,
-    check_positive, check_sample_weight, check_targets, check_weight_pairs, float_dtype)
+    check_positive, check_sample_weight, check_targets, check_weight_pairs, choice, float_dtype)
 
 ACTIVATIONS = {
     "sigmoid": _kernels.SIGMOID,
@@ -57,9 +57,15 @@ class Network:
     default (1, size)): the model-parallel layout above applies within each replica
     (master: each replica's first rank), every replica computes its contiguous share of
     each minibatch and the gradients are summed over the replicas before the update, so
-    that training equals serial training on the same minibatches, whatever D. The sums
-    travel in buckets of about bucket_bytes, each as soon as the backward pass has
-    written it, while the earlier layers compute.
+    that training equals serial training on the same minibatches, whatever D.
+    replica_update says how: "allreduce" sums every replica's gradients (Iallreduce, in
+    buckets of about bucket_bytes, each as soon as the backward pass has written it, while
+    the earlier layers compute) and each replica updates all its weights; "shared" needs
+    the replicas of each model rank on one node and no master: they read each other's
+    activations and deltas in shared memory, each updates its slice of every layer's
+    weight rows from all their samples and copies it to the others (no gradient
+    travels, and each replica does 1/D of the update's work); "auto" (default): "shared"
+    where it can be, else "allreduce".
     Every rank must make the same calls with the same data.
 
     stall_timeout (seconds, default ghostmlp.defaults.STALL_TIMEOUT, 0: off): when a rank
@@ -71,12 +77,14 @@ class Network:
     def __init__(self, seed=0, dtype=defaults.DTYPE, loss=defaults.LOSS, learning_rate=None, momentum=None,
                  weight_decay=None, optimizer=None, comm=None, connectivity="dense",
                  blocks=None, ghost_gradients="exact", master=False, grid=None,
-                 bucket_bytes=BUCKET_BYTES, stall_timeout=defaults.STALL_TIMEOUT):
+                 bucket_bytes=BUCKET_BYTES, replica_update="auto",
+                 stall_timeout=defaults.STALL_TIMEOUT):
         check_network(seed, dtype, loss, comm, connectivity, blocks, ghost_gradients, master,
                       DTYPES, tuple(LOSSES))
         size = comm.Get_size() if comm is not None else 1
         self.grid = check_grid(grid, size)
         self.bucket_bytes = check_count("bucket_bytes", bucket_bytes)
+        self.replica_update = choice("replica_update", replica_update, REPLICA_UPDATES)
         self.stall_timeout = check_positive("stall_timeout", stall_timeout, allow_zero=True)
         ranks = self.grid[1] if self.grid != "auto" else size
         if master and ranks < 2:
@@ -182,7 +190,8 @@ class Network:
         self.layout = Layout(self.sizes, codes, self.connectivity, self.blocks, ranks, rank,
                              self.master, self.ghost_gradients)
         self._engine = Engine(self.layout, self.sizes[:-1], self.dtype, self.optimizer,
-                              LOSSES[self.loss], codes[-1], ex, self.bucket_bytes)
+                              LOSSES[self.loss], codes[-1], ex, self.bucket_bytes,
+                              self.replica_update)
         self.parameters = self._engine.parameters
         if draw:
             self.parameters.draw(self.seed)

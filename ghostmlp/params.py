@@ -46,16 +46,20 @@ class Parameters:
     (`loss_slot`, reduced with the gradients: right after the last layer's, so the first
     bucket of a reduction carries it), "weights", and one per optimizer state name. In
     each segment the pieces' (W, b) pairs follow layer by layer, so a layer's values are
-    contiguous in every segment (spans[l]). step_count counts the optimizer's updates. layers[l]: this rank's pieces of weight layer l (0 = input to first hidden);
-    fan_ins[l]: the full fan-in of layer l.
+    contiguous in every segment (spans[l]). step_count counts the optimizer's updates.
+    layers[l]: this rank's pieces of weight layer l (0 = input to first hidden); fan_ins[l]:
+    the full fan-in of layer l; allocate(n, dtype): where the arena lies (default
+    numpy.empty; it is zeroed).
     """
 
-    def __init__(self, layers, fan_ins, dtype, state_names=(), gradients=False):
+    def __init__(self, layers, fan_ins, dtype, state_names=(), gradients=False,
+                 allocate=np.empty):
         self.layers, self.fan_ins, self.dtype = layers, list(fan_ins), np.dtype(dtype)
         self.state_names = tuple(state_names)
         self.segments = (("grads",) if gradients else ()) + ("weights",) + self.state_names
         self.segment_size = sum(piece.size for pieces in layers for piece in pieces)
-        self.arena = np.zeros(len(self.segments) * self.segment_size + 1, dtype=self.dtype)
+        self.arena = allocate(len(self.segments) * self.segment_size + 1, self.dtype)
+        self.arena[:] = 0
         # Each segment's first value in the arena; the loss slot follows "grads" (or leads).
         self._bases = {name: i * self.segment_size + (i > 0 or not gradients)
                        for i, name in enumerate(self.segments)}
