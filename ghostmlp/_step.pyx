@@ -157,6 +157,7 @@ cdef class Step:
         for e in range(n):
             self.arena_shift[e], self.buffer_shift[e] = rows.arena_shifts[e], rows.buffer_shifts[e]
         barrier, loss = self.exchange.replica_requests()
+        self.keep = (*self.keep, barrier, loss)       # their arrays outlive the Requests
         bind_requests(&self.replica_sync, barrier)
         bind_requests(&self.loss_sum, loss)
 

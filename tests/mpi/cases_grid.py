@@ -21,6 +21,8 @@ OPTIMIZERS = {"sgd": lambda: SGD(0.3), "momentum": lambda: SGD(0.2, momentum=0.9
               "adam": lambda: Adam(0.01, weight_decay=1e-3),
               "adamw": lambda: AdamW(0.01, weight_decay=0.1)}
 grids = pytest.mark.parametrize("grid", GRIDS, ids=lambda g: f"{g[0]}x{g[1]}")
+# Both ways of updating replicas: this job's run on one node, where "auto" shares memory.
+updates = pytest.mark.parametrize("update", ["allreduce", "shared"])
 
 
 def build(sizes=SIZES, optimizer=None, **options):
@@ -39,32 +41,37 @@ def data(sizes, batch=9, seed=0):
 
 
 @grids
+@updates
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 @pytest.mark.parametrize("batch", [9, 2], ids=["B9", "B2"])   # B2: some replicas get no sample
-def test_grid_equals_serial(grid, name, batch):
+def test_grid_equals_serial(grid, update, name, batch):
     X, y = data(SIZES, batch)
     serial = build(optimizer=OPTIMIZERS[name]())
-    spread = build(optimizer=OPTIMIZERS[name](), comm=comm, grid=grid)
+    spread = build(optimizer=OPTIMIZERS[name](), comm=comm, grid=grid, replica_update=update)
+    everywhere((spread.engine.memory is not None) == (update == "shared" and grid[0] > 1),
+               f"{grid} {update}: shared memory")
     for _ in range(4):
         everywhere(close(serial.train_step(X, y), spread.train_step(X, y)), f"{grid} {name}: loss")
     everywhere(same_weights(serial.get_weights(), spread.get_weights()), f"{grid} {name}: weights")
 
 
 @grids
-def test_ghost_inside_replicas_equals_ghost_alone(grid):
+@updates
+def test_ghost_inside_replicas_equals_ghost_alone(grid, update):
     X, y = data(GHOST_SIZES, seed=1)
     options = dict(connectivity="ghost", blocks=12)
     alone = build(GHOST_SIZES, comm=MPI.COMM_SELF, **options)
-    spread = build(GHOST_SIZES, comm=comm, grid=grid, **options)
+    spread = build(GHOST_SIZES, comm=comm, grid=grid, replica_update=update, **options)
     for _ in range(3):
         everywhere(close(alone.train_step(X, y), spread.train_step(X, y)), f"{grid}: loss")
     everywhere(same_weights(alone.get_weights(), spread.get_weights()), f"{grid}: weights")
 
 
 @grids
-def test_fit_gradients_and_listing_equal_serial(grid):
+@updates
+def test_fit_gradients_and_listing_equal_serial(grid, update):
     X, y = data(SIZES, batch=23, seed=2)
-    serial, spread = build(), build(comm=comm, grid=grid)
+    serial, spread = build(), build(comm=comm, grid=grid, replica_update=update)
     everywhere(same_weights(serial.gradients(X[:7], y[:7]), spread.gradients(X[:7], y[:7])),
                "gradients")
     history = serial.fit(X, y, max_epochs=2, batch_size=5)
@@ -86,17 +93,44 @@ def test_master_in_every_replica():
     everywhere(same_weights(serial.get_weights(), spread.get_weights()), "weights")
 
 
+@pytest.mark.skipif(P < 4, reason="a master in each of 2 replicas needs 4 ranks")
+def test_shared_replicas_with_a_master_are_refused_on_every_rank():
+    try:
+        build(comm=comm, grid=(2, 2), master=True, replica_update="shared")
+        message = None
+    except ValueError as error:
+        message = str(error)
+    everywhere(message and "no master" in message, message)
+
+
 @grids
 def test_one_allreduce_per_bucket_per_step(grid):
     X, y = data(SIZES)
     for bucket_bytes, buckets in ((25 * 2**20, 1), (1, 3)):    # 1 byte: one bucket a layer
-        net = build(comm=comm, grid=grid, optimizer=Adam(), bucket_bytes=bucket_bytes)
+        net = build(comm=comm, grid=grid, optimizer=Adam(), bucket_bytes=bucket_bytes,
+                    replica_update="allreduce")
         net.reset_stats()
         for _ in range(2):
             net.train_step(X, y)
         got = net.stats()["collectives"].get("allreduce", 0)
         expected = buckets if grid[0] > 1 else 0
         everywhere(got == expected, f"{grid}, buckets of {bucket_bytes} B: {got} all-reduces a step")
+
+
+@grids
+@pytest.mark.parametrize("batch", [9, 2], ids=["B9", "B2"])
+def test_shared_replicas_sum_one_loss_and_wait_once_a_layer(grid, batch):
+    X, y = data(SIZES, batch)
+    net = build(comm=comm, grid=grid, optimizer=Adam(), replica_update="shared")
+    net.reset_stats()
+    for _ in range(2):
+        net.train_step(X, y)
+    got = net.stats()["collectives"]
+    # The loss sum at the output layer, a barrier at each layer below and one after all.
+    expected = ({"allreduce": 1, "barrier": len(SIZES) - 1} if grid[0] > 1 else {})
+    everywhere({k: got.get(k, 0) for k in ("allreduce", "barrier")}
+               == {k: expected.get(k, 0) for k in ("allreduce", "barrier")},
+               f"{grid}: {got} a step")
 
 
 def test_a_wrong_grid_is_named_on_every_rank():
@@ -116,9 +150,10 @@ def folder():
 
 
 @grids
-def test_checkpoints_cross_grids(folder, grid):
+@updates
+def test_checkpoints_cross_grids(folder, grid, update):
     X, y = data(SIZES, seed=4)
-    net = build(comm=comm, grid=grid, optimizer=Adam(0.01))
+    net = build(comm=comm, grid=grid, optimizer=Adam(0.01), replica_update=update)
     net.fit(X, y, max_epochs=2, batch_size=4)
     path = os.path.join(folder, "grid.gmlp")
     ghostmlp.save(net, path)
@@ -137,10 +172,11 @@ def test_checkpoints_cross_grids(folder, grid):
 @pytest.mark.skipif(P == 1, reason="one replica: no other replica to stop")
 @pytest.mark.parametrize("grid", [g for g in GRIDS if g[0] > 1] or [(1, 1)],
                          ids=lambda g: f"{g[0]}x{g[1]}")
-def test_a_non_finite_share_stops_every_replica(grid):
+@updates
+def test_a_non_finite_share_stops_every_replica(grid, update):
     X, y = data(SIZES)
     X[-1, 0] = np.nan                   # in the last replica's share only
-    net = build(comm=comm, grid=grid)
+    net = build(comm=comm, grid=grid, replica_update=update)
     before = net.get_weights()
     try:
         net.train_step(X, y)
