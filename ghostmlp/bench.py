@@ -9,6 +9,7 @@ import numpy as np
 
 import ghostmlp
 from ghostmlp import _kernels, blas  # noqa: F401  (_kernels binds the BLAS the facts name)
+from ghostmlp.engine import REPLICA_UPDATES
 from ghostmlp.validate import check_count, check_positive, parse_grid
 
 MODELS = {  # neurons per layer, input first (the paper's Table I)
@@ -193,6 +194,10 @@ def add_arguments(parser):
                              "the planner's choice")
     parser.add_argument("--machine", help="with --grid auto: the machine file (default "
                                           "$GHOSTMLP_MACHINE)")
+    parser.add_argument("--replica-update", choices=REPLICA_UPDATES, default="auto",
+                        help="how replicas update: allreduce (sum the gradients), shared "
+                             "(replicas on one node split the update), auto (shared where "
+                             "it can be)")
     parser.add_argument("--ghost-gradients", choices=("exact", "local"), default="exact")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=10)
@@ -231,6 +236,7 @@ def time_training(args, comm, command):
     net = build_network(sizes, args.dtype, comm=comm, connectivity=args.connectivity,
                         blocks=args.blocks, master=args.master,
                         ghost_gradients=args.ghost_gradients, grid=getattr(args, "grid", None),
+                        replica_update=getattr(args, "replica_update", "auto"),
                         batch_size=args.batch, machine=getattr(args, "machine", None),
                         activation=getattr(args, "activation", "sigmoid"))
     X, y = synthetic_data(sizes, args.batch, args.dtype)
@@ -256,6 +262,7 @@ def time_training(args, comm, command):
     record = {
         "kind": "train", "command": command,
         "ranks": comm.Get_size(), "grid": list(net.grid), "working_ranks": net.workers,
+        "replica_update": net.replica_update_used,
         "master": net.master,
         "model": args.model, "scale": args.scale, "sizes": sizes,
         "connectivity": args.connectivity, "blocks": net.blocks, "connections": net.n_weights,

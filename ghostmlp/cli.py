@@ -10,6 +10,7 @@ import numpy as np
 
 from ghostmlp import bench, data, defaults, optim, plan
 from ghostmlp.checkpoint import load, read_header
+from ghostmlp.engine import REPLICA_UPDATES
 from ghostmlp.cli_agree import Agreement, fail
 from ghostmlp.cli_data import check_features, is_root, read_dataset, saved_normaliser
 from ghostmlp.cli_train import train
@@ -122,6 +123,10 @@ def build_parser():
                             "or auto: the planner's choice for --batch-size")
     train.add_argument("--machine", help="with --grid auto: the machine file (default "
                                          "$GHOSTMLP_MACHINE)")
+    train.add_argument("--replica-update", choices=REPLICA_UPDATES,
+                       help="how replicas update: allreduce (sum the gradients), shared "
+                            "(replicas on one node split the update), auto (shared where it "
+                            "can be; the default)")
     train.add_argument("--seed", type=int, help="initialisation, shuffling and splits (0)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="(float32)")
     train.add_argument("--normalise", choices=("none", "standard", "minmax"),

@@ -199,7 +199,8 @@ def new_network(args, comm, n_inputs, y):
     net = Network(seed=args.seed, dtype=args.dtype, loss=args.loss, optimizer=optimizer,
                   comm=comm, connectivity=args.connectivity,
                   blocks=args.blocks, ghost_gradients=args.ghost_gradients, master=args.master,
-                  grid=args.grid, stall_timeout=args.stall_timeout)
+                  grid=args.grid, replica_update=args.replica_update or "auto",
+                  stall_timeout=args.stall_timeout)
     net.add_layer("input", n_inputs)
     for size in args.hidden:
         net.add_layer("hidden", size, activation=args.activation)

@@ -125,6 +125,13 @@ class Network:
         return self.comm is not None or self.connectivity == "ghost"
 
     @property
+    def replica_update_used(self):
+        """How the replicas update ("shared" or "allreduce"), None with one replica."""
+        if self._engine is None or self._engine.replicas == 1:
+            return None
+        return "shared" if self._engine.memory is not None else "allreduce"
+
+    @property
     def engine(self):
         """This rank's machinery (ghostmlp.engine.Engine): plan, parameters, step, exchanges."""
         return self._engine
