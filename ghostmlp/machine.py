@@ -82,9 +82,10 @@ class Machine:
         self.overlap = float((self.comm or {}).get("overlap", 1.0))
         self.measured = data.get("kind") == "measured"
         self.cache_bytes = float(data.get("cache_bytes") or 0.0)
+        self.ranks_per_node = max(1, int(data.get("ranks_per_node") or 1))
         # the last-level cache's share of each of the node's ranks (0: not known)
         self.last_level_share = (float(data.get("last_level_cache_bytes") or 0.0)
-                                 / max(1, int(data.get("ranks_per_node") or 1)))
+                                 / self.ranks_per_node)
         self.cached_bandwidth = float(data.get("cached_bandwidth_bytes_per_s") or self.bandwidth)
         points = {}     # (dtype, family or None) -> {log2 big: {log2 small: [flop/s]}}
         for entry in data["gemm"]:

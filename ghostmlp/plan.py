@@ -24,12 +24,18 @@ SECONDS = ("gemm", "elementwise", "optimizer", "overhead", "halo", "halo_exposed
 class Candidate:
     """A layout of P = D M ranks: D replicas (grid[0]) of M model ranks (grid[1]) each;
     connectivity "dense" or "ghost" with `blocks` = K blocks per layer; master: rank 0 of
-    each replica holds no neurons (M - 1 working ranks)."""
+    each replica holds no neurons (M - 1 working ranks); replica_update: how replicas
+    update (see ghostmlp.Network), "shared" for replicas on one node."""
 
     grid: tuple
     connectivity: str = "dense"
     blocks: int = 1
     master: bool = False
+    replica_update: str = "allreduce"
+
+    @property
+    def shared(self):
+        return self.replica_update == "shared" and self.grid[0] > 1
 
     @property
     def workers(self):
@@ -43,12 +49,12 @@ class Candidate:
         """The layout as ghostmlp.Network arguments."""
         return {"grid": tuple(self.grid), "connectivity": self.connectivity,
                 "blocks": self.blocks if self.connectivity == "ghost" else None,
-                "master": self.master}
+                "master": self.master, "replica_update": self.replica_update}
 
     def __str__(self):
         return (f"{self.grid[0]} x {self.grid[1]} {self.connectivity}"
                 + (f" K={self.blocks}" if self.ghost else "")
-                + (" + master" if self.master else ""))
+                + (" + master" if self.master else "") + (" shared" if self.shared else ""))
 
 
 @dataclasses.dataclass
@@ -107,10 +113,13 @@ def step_overhead(machine, layout, n_layers):
     return own + (max(0.0, cost("data") - cost("one rank")) if replicas > 1 else 0.0)
 
 
-def enumerate_layouts(sizes, batch, ranks, blocks=None, connectivity=None, master=None):
+def enumerate_layouts(sizes, batch, ranks, blocks=None, connectivity=None, master=None,
+                      ranks_per_node=1):
     """Every valid Candidate for `ranks` ranks: each grid D x M = ranks with D <= batch,
     dense and ghost (K = the working ranks, and `blocks` when given), without and with a
-    master (master=True/False keeps only those), valid by partition.check_layout."""
+    master (master=True/False keeps only those), valid by partition.check_layout; replicas
+    update by allreduce, and also by shared memory when all ranks fit on one node of
+    ranks_per_node and there is no master."""
     found = []
     for replicas in (d for d in range(1, ranks + 1) if ranks % d == 0 and d <= batch):
         model = ranks // replicas
@@ -127,6 +136,8 @@ def enumerate_layouts(sizes, batch, ranks, blocks=None, connectivity=None, maste
                 except ValueError:
                     continue
                 found.append(Candidate((replicas, model), kind, k, with_master))
+                if replicas > 1 and not with_master and ranks <= ranks_per_node:
+                    found.append(Candidate((replicas, model), kind, k, False, "shared"))
     return found
 
 
@@ -168,6 +179,11 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
         (Machine.stream_seconds); G streams its large operand from memory when this
         rank's weights exceed its share of the last-level cache (Machine.gemm_seconds).
         Plus ghostmlp's own costs per step and layer (step_overhead).
+        Replicas that share memory (layout.shared): each computes the gradient of 1/D of
+        every piece's rows over the whole batch, G(n_own, ⌈n_in/D⌉, b) once per replica,
+        its optimizer pass covers N/D (plain SGD: none), it copies its rows to the others
+        (a pass of s N (1 + S) bytes) and it holds no gradient buffer where the optimizer
+        fuses.
     comm (exposed) = Σ forward [allgather(W, n_l b s) per gathered hidden layer;
                                 max(0, p2p(b s) - interior compute) per halo layer]
                      + allgather(M, n_out b s) when M > 1
@@ -175,7 +191,9 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
                      + data parallel (D > 1): allreduce(D, bucket) of each gradient bucket,
                        posted when its lowest layer's backward ends, one after another;
                        of what the backward pass would hide, the machine's overlap share
-                       is hidden (all of it unless measured).
+                       is hidden (all of it unless measured); shared memory instead: an
+                       all-reduce of the loss and a barrier per layer (allreduce(D, s)
+                       each).
         The interior of a halo layer is its forward GEMM time × (n_own - 2) / n_own (the
         two boundary neurons go first); W working ranks, M ranks per replica.
     memory = s [N (1 + g + S) + b (Σ_l (2 rows_l + n_own_l [reduce-scattered]) + 2 n_0 + 4)]
@@ -195,15 +213,22 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
     step = _Ledger(machine, dtype, plan, b)
     step.stream(sizes[0] * b + sizes[-1] * b)       # input transpose; loss and output deltas
     step.forward(model, layout.workers)
-    plain_sgd = isinstance(opt, optim.SGD) and not opt.momentum and replicas == 1
-    ready = step.backward(layout.workers,
-                          fused_rows=plain_sgd and not opt.weight_decay and b == 1)
-    if replicas > 1:
-        step.allreduce(replicas, ready, bucket_bytes)
+    plain_sgd = (isinstance(opt, optim.SGD) and not opt.momentum
+                 and (replicas == 1 or layout.shared))
+    split = replicas if layout.shared else 1
+    ready = step.backward(layout.workers, split,
+                          fused_rows=plain_sgd and not opt.weight_decay and b == 1 and split == 1)
     s, n = step.itemsize, sum(step.params)
-    grads, states = replicas > 1 or not opt.fuses_gradient, len(opt.state_names)
+    grads = (replicas > 1 and not layout.shared) or not opt.fuses_gradient
+    states = len(opt.state_names)
+    if layout.shared:
+        step.share_rows(replicas, len(sizes) - 1)
+        step.seconds["optimizer"] += machine.stream_seconds(s * n * (1 + states))
+    elif replicas > 1:
+        step.allreduce(replicas, ready, bucket_bytes)
     if not plain_sgd:
-        step.seconds["optimizer"] = machine.stream_seconds(s * n * (2 + grads + 2 * states))
+        step.seconds["optimizer"] += machine.stream_seconds(
+            s * n * (2 + grads + 2 * states) / split)
     step.seconds["overhead"] = step_overhead(machine, layout, len(sizes) - 1)
     buffers = b * (sum(2 * layer.rows + (layer.n_own if layer.backward == "reduce_scatter"
                                          else 0) for layer in plan.layers) + 2 * sizes[0] + 4)
@@ -274,8 +299,11 @@ class _Ledger:
                 self.exchange("gather", "allgather", model if last else workers,
                               layer.size * b * s)
 
-    def backward(self, workers, fused_rows=False):
+    def backward(self, workers, split=1, fused_rows=False):
         """The layers from the last: gradient, previous deltas and their exchange, act'.
+
+        split: replicas that share memory (1: none), each computing 1/split of every
+        piece's gradient rows over all of their samples.
 
         fused_rows (plain SGD on one replica at batch 1): a layer of one piece and at least
         FUSED_ROW_MIN_BYTES of weights whose previous layer's deltas stay local or are
@@ -287,8 +315,8 @@ class _Ledger:
         ready, clock = [0.0] * len(self.layers), 0.0
         for l in reversed(range(len(self.layers))):
             layer = self.layers[l]
-            clock += sum(self.gemm(n_out, n_in, b, accumulate=True)
-                         for n_in, n_out in self.pieces[l])
+            clock += split * sum(self.gemm(n_out, -(-n_in // split), b, accumulate=True)
+                                 for n_in, n_out in self.pieces[l])
             clock += self.stream(layer.n_own * b)                       # bias gradient
             if l > 0:
                 previous = self.layers[l - 1]
@@ -310,6 +338,14 @@ class _Ledger:
                 clock += self.stream(previous.n_own * b)                # x act'
             ready[l] = clock
         return ready
+
+    def share_rows(self, replicas, n_layers):
+        """The waits of replicas that share memory: the loss's sum at the output layer, a
+        barrier at each other (each as long as an all-reduce of one value)."""
+        t = self.exchange("allreduce", "allreduce", replicas, self.itemsize)
+        self.seconds["allreduce"] += t * (n_layers - 1)
+        self.seconds["allreduce_exposed"] += t * n_layers
+        self.counts["barrier"] = n_layers - 1
 
     def allreduce(self, replicas, ready, bucket_bytes):
         """The gradient buckets all-reduced one after another, each from when it is ready;
@@ -342,7 +378,8 @@ def recommend(sizes, batch, ranks, machine=None, dtype="float32", optimizer="sgd
     connectivity, master: see enumerate_layouts; memory_per_rank overrides the machine's.
     """
     machine = machine if isinstance(machine, Machine) else load_machine(machine)
-    candidates = enumerate_layouts(sizes, batch, ranks, blocks, connectivity, master)
+    candidates = enumerate_layouts(sizes, batch, ranks, blocks, connectivity, master,
+                                   machine.ranks_per_node)
     if not candidates:
         raise ValueError(f"no valid layout of {'-'.join(map(str, sizes))} on {ranks} rank(s) "
                          f"at batch {batch}" + (f" with connectivity {connectivity}"
