@@ -26,13 +26,17 @@ M_ITERATIONS = {1: 10, 16: 5, 256: 4}        # model M
 
 
 def layouts(ranks):
-    """(label, grid, connectivity, blocks) of every layout compared at `ranks` ranks."""
+    """(label, grid, connectivity, blocks, replica update) of every layout compared at
+    `ranks` ranks; the replicas of data and hybrid layouts update both ways."""
     if ranks == 1:
-        return [("serial", (1, 1), "dense", None)]
-    rows = [("data", (ranks, 1), "dense", None), ("model dense", (1, ranks), "dense", None),
-            ("model ghost", (1, ranks), "ghost", ranks)]
+        return [("serial", (1, 1), "dense", None, None)]
+    rows = [("data allreduce", (ranks, 1), "dense", None, "allreduce"),
+            ("data shared", (ranks, 1), "dense", None, "shared"),
+            ("model dense", (1, ranks), "dense", None, None),
+            ("model ghost", (1, ranks), "ghost", ranks, None)]
     if ranks == 4:
-        rows += [("hybrid dense", (2, 2), "dense", None), ("hybrid ghost", (2, 2), "ghost", 2)]
+        rows += [(f"hybrid {kind} {update}", (2, 2), kind, 2 if kind == "ghost" else None, update)
+                 for kind in ("dense", "ghost") for update in ("allreduce", "shared")]
     return rows
 
 
@@ -44,20 +48,21 @@ def run(args):
     for round_ in range(args.rounds):
         for model, batch, ranks in ((m, b, r) for m in args.models for b in args.batches
                                     for r in [1] + args.ranks):
-            for label, grid, connectivity, blocks in layouts(ranks):
-                record = _measure(mpiexec, model, batch, grid, connectivity, blocks,
+            for label, grid, connectivity, blocks, update in layouts(ranks):
+                record = _measure(mpiexec, model, batch, grid, connectivity, blocks, update,
                                   args.timeout)
                 record.update(layout=label, sweep=sweep, round=round_)
                 with open(args.results, "a") as results:
                     results.write(json.dumps(record) + "\n")
 
 
-def _measure(mpiexec, model, batch, grid, connectivity, blocks, timeout):
+def _measure(mpiexec, model, batch, grid, connectivity, blocks, update, timeout):
     """The record of one `benchmarks.harness train` run of a layout."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run.jsonl"
         layout = {"model": model, "scale": 1.0, "ranks": grid[0] * grid[1], "grid": list(grid),
-                  "connectivity": connectivity, "blocks": blocks or 1, "master": False}
+                  "connectivity": connectivity, "blocks": blocks or 1, "master": False,
+                  "replica_update": update}
         iterations = (M_ITERATIONS if model == "M" else ITERATIONS)[batch]
         command = harness_command(layout, mpiexec, batch, iterations, 2, "float32", out)
         print(shlex.join(command), file=sys.stderr, flush=True)
@@ -72,7 +77,8 @@ def predictor(path):
 
     def predict(record):
         layout = plan.Candidate(tuple(record["grid"]), record["connectivity"],
-                                record["blocks"], record["master"])
+                                record["blocks"], record["master"],
+                                record.get("replica_update") or "allreduce")
         return plan.predict(record["sizes"], record["batch"], layout, machine,
                             record["dtype"]).total_s
     return predict

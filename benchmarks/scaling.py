@@ -119,6 +119,8 @@ def harness_command(run, mpiexec, batch, iterations, warmup, dtype, json_path,
         command.append("--master")
     if run["grid"][0] > 1:
         command += ["--grid", "{}x{}".format(*run["grid"])]
+    if run.get("replica_update"):
+        command += ["--replica-update", run["replica_update"]]
     command += ["--batch", str(batch), "--iterations", str(iterations), "--warmup", str(warmup),
                 "--dtype", dtype, "--json", str(json_path)]
     return command

@@ -136,6 +136,7 @@ def train_options(args, header):
         given = getattr(args, key)
         setattr(opts, key, saved_run.get(key, default) if given is None else given)
     opts.master, opts.grid, opts.machine = args.master, args.grid, args.machine
+    opts.replica_update = args.replica_update or "auto"
     opts.stall_timeout = args.stall_timeout
     if opts.learning_rate is None:
         opts.learning_rate = LEARNING_RATES[opts.optimizer]
@@ -199,7 +200,7 @@ def new_network(args, comm, n_inputs, y):
     net = Network(seed=args.seed, dtype=args.dtype, loss=args.loss, optimizer=optimizer,
                   comm=comm, connectivity=args.connectivity,
                   blocks=args.blocks, ghost_gradients=args.ghost_gradients, master=args.master,
-                  grid=args.grid, replica_update=args.replica_update or "auto",
+                  grid=args.grid, replica_update=args.replica_update,
                   stall_timeout=args.stall_timeout)
     net.add_layer("input", n_inputs)
     for size in args.hidden:

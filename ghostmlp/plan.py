@@ -315,8 +315,8 @@ class _Ledger:
         ready, clock = [0.0] * len(self.layers), 0.0
         for l in reversed(range(len(self.layers))):
             layer = self.layers[l]
-            clock += split * sum(self.gemm(n_out, -(-n_in // split), b, accumulate=True)
-                                 for n_in, n_out in self.pieces[l])
+            clock += sum(self.gemm(n_out, -(-n_in // split), b, accumulate=True)
+                         for n_in, n_out in self.pieces[l] for _ in range(split))
             clock += self.stream(layer.n_own * b)                       # bias gradient
             if l > 0:
                 previous = self.layers[l - 1]

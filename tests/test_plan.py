@@ -107,6 +107,33 @@ def test_data_parallel_buckets_overlap_the_backward_of_earlier_layers():
     assert slow.comm_s == pytest.approx(allreduce(240))
 
 
+def test_replicas_that_share_memory_split_the_update_and_all_reduce_no_gradient():
+    # 4-6-2 on 2 replicas of batch 4 (2 samples each): each computes half the gradient rows
+    # over all 4 samples, the same flops as its own samples over every row
+    layout = plan.Candidate((2, 1), replica_update="shared")
+    shared = plan.predict([4, 6, 2], 4, layout, machine(), dtype="float64")
+    assert shared.seconds["gemm"] == pytest.approx(336 * NS)
+    one_value = 2 * US + 8 * NS                          # an all-reduce of one float64
+    assert shared.comm_s == pytest.approx(2 * one_value)    # the loss's sum and one barrier
+    assert shared.counts["allreduce"] == 1 and shared.counts["barrier"] == 1
+    m = machine(rate=1e30, bandwidth=1e9)                   # only memory traffic costs
+    sgd = plan.predict([4, 6, 2], 4, layout, m, dtype="float64")
+    assert sgd.seconds["optimizer"] == pytest.approx(8 * 44 / 1e9)     # the rows' copies
+    # W and b alone: plain SGD updates in the gradient GEMM; buffers (2·(6 + 2) + 2·4 + 4)·2
+    assert sgd.memory_bytes == 8 * (44 + 56)
+    adam = plan.predict([4, 6, 2], 4, layout, m, dtype="float64", optimizer="adam")
+    # copies of W and the two moments; the pass over half of W, G and the moments
+    assert adam.seconds["optimizer"] == pytest.approx(8 * 44 * 3 / 1e9 + 8 * 44 * 7 / 2 / 1e9)
+
+
+def test_shared_replicas_are_candidates_when_the_job_fits_on_one_node():
+    found = [str(c) for c in plan.enumerate_layouts(S, 32, 2, ranks_per_node=2)]
+    assert "2 x 1 dense shared" in found and "2 x 1 dense" in found
+    assert not any("shared" in str(c) for c in plan.enumerate_layouts(S, 32, 2))
+    assert not any(c.shared and c.master
+                   for c in plan.enumerate_layouts(S, 32, 4, ranks_per_node=4))
+
+
 def test_a_machine_without_overlap_exposes_every_bucket():
     allreduce = lambda nbytes: 2 * US + nbytes * NS      # 2⌈log2 2⌉ α + 2·½ n β
     m = machine(rate=1e6)                    # slow GEMMs: with overlap, one bucket hides
@@ -341,7 +368,8 @@ def test_small_network_at_a_large_batch_goes_data_parallel():
     m = machine(rate=1e10, bandwidth=1e10)
     choice = plan.recommend(S, 1024, 4, m, connectivity="dense").layout
     assert choice.grid == (4, 1) and choice.options() == {
-        "grid": (4, 1), "connectivity": "dense", "blocks": None, "master": False}
+        "grid": (4, 1), "connectivity": "dense", "blocks": None, "master": False,
+        "replica_update": "allreduce"}
 
 
 def test_large_weights_at_a_small_batch_go_model_parallel():
