@@ -1,6 +1,9 @@
 """Every MPI call of training: ghost halos, gathers, reductions, the step's exchanges, counters and timers."""
 import contextlib
 import ctypes
+import mmap
+import os
+import tempfile
 import time
 
 import numpy as np
@@ -14,6 +17,8 @@ from ghostmlp.watchdog import STALL_EXIT, Watch, Watchdog, watched
 # ghostTop (the sender's last neuron) or for its ghostBottom (the sender's first neuron).
 TAG_TOP, TAG_BOTTOM = 11, 12
 _CACHE_KEYVAL = []      # the MPI attribute under which a communicator keeps ghostmlp's copies
+# Where replicas that share memory keep it: a tmpfs, where there is one.
+SHARED_FOLDER = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
 
 
 def library_communicators(comm, master, grid):
@@ -322,8 +327,8 @@ class Exchange:
             partial, own, sizes, op=MPI.SUM)))
 
     def replicas_share_memory(self):
-        """Whether every replica of this model rank runs on this node (MPI 3's shared
-        memory); collective over the replicas."""
+        """Whether every replica of this model rank runs on this node (MPI 3's
+        COMM_TYPE_SHARED); collective over the replicas."""
         if MPI.Get_version() < (3, 0):
             return False
         node = self.replicas.Split_type(MPI.COMM_TYPE_SHARED)
@@ -483,40 +488,61 @@ class GradientReducer:
 
 class ReplicaMemory:
     """Arrays that the replicas of one model rank, all on one node, read and write in each
-    other's memory (MPI 3 shared windows over exchange.replicas).
+    other's memory.
 
-    allocate() is collective over the replicas, with the same size on each: every replica
-    lays its parameters and buffers out alike, so one byte offset per replica (shifts())
-    finds any value of this rank's in the others'. free() is collective too.
+    Each rank's array is a file in SHARED_FOLDER (tmpfs) that every replica maps; once all
+    have mapped it the file is unlinked, so the memory goes when the last map does:
+    nothing to free collectively, nothing left behind. allocate() is collective over the
+    replicas, with the same size on each: every replica lays its parameters and buffers
+    out alike, so one byte offset per replica (shifts()) finds any value of this rank's in
+    the others'.
     """
 
     def __init__(self, exchange):
         self.comm = exchange.replicas
-        self._windows = {}          # id of an array allocate() made -> (window, every replica's)
+        self._views = {}            # id of an array allocate() made -> (it, every replica's)
 
     def allocate(self, n, dtype):
-        """n values of dtype, uninitialised, in this rank's part of a new shared window."""
+        """n values of dtype in this rank's part of the replicas' shared memory (zeros)."""
         dtype = np.dtype(dtype)
-        info = MPI.Info.Create()
-        info.Set("alloc_shared_noncontig", "true")     # each rank's part on its own pages
-        window = MPI.Win.Allocate_shared(max(n, 1) * dtype.itemsize, dtype.itemsize, info,
-                                         self.comm)
-        info.Free()
-        views = [np.frombuffer(window.Shared_query(e)[0], dtype)[:n]
-                 for e in range(self.comm.Get_size())]
+        size = max(n, 1) * dtype.itemsize
+        fd, path, error = -1, None, None
+        try:
+            fd, path = tempfile.mkstemp(prefix="ghostmlp-", dir=SHARED_FOLDER)
+            os.posix_fallocate(fd, 0, size)     # a full tmpfs fails here, not at a first write
+        except OSError as failure:
+            error = f"{size:,} bytes of shared memory in {SHARED_FOLDER}: {failure}"
+        errors = [e for e in self.comm.allgather(error) if e]
+        if errors:
+            self._discard(fd, path)
+            raise MemoryError(f"replicas that share memory need {errors[0]} (or "
+                              "replica_update='allreduce')")
+        paths = self.comm.allgather(path)
+        views = []
+        for e, other in enumerate(paths):
+            with open(other, "r+b") as file:
+                views.append(np.frombuffer(mmap.mmap(file.fileno(), size), dtype, n))
+        self.comm.Barrier()                     # every replica has mapped every file
+        self._discard(fd, path)
         own = views[self.comm.Get_rank()]
-        self._windows[id(own)] = (window, views, own)
+        self._views[id(own)] = (own, views)
         return own
+
+    @staticmethod
+    def _discard(fd, path):
+        if path is not None:
+            os.unlink(path)
+        if fd >= 0:
+            os.close(fd)
 
     def shifts(self, array):
         """Bytes from `array` (made by allocate()) to the same array of each replica."""
-        views = self._windows[id(array)][1]
+        views = self._views[id(array)][1]
         return tuple(view.ctypes.data - array.ctypes.data for view in views)
 
     def free(self, array):
-        """Free the window of `array` (collective; no replica may use it after)."""
-        window = self._windows.pop(id(array))[0]
-        window.Free()
+        """Forget `array`: its memory goes with the last view of it (on any replica)."""
+        del self._views[id(array)]
 
 
 class ReplicaRows:

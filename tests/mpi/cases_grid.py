@@ -7,7 +7,7 @@ import pytest
 from mpi4py import MPI
 
 import ghostmlp
-from ghostmlp import Network
+from ghostmlp import Network, exchange
 from ghostmlp.optim import SGD, Adam, AdamW
 from verdicts import close, everywhere, same_weights
 
@@ -131,6 +131,19 @@ def test_shared_replicas_sum_one_loss_and_wait_once_a_layer(grid, batch):
     everywhere({k: got.get(k, 0) for k in ("allreduce", "barrier")}
                == {k: expected.get(k, 0) for k in ("allreduce", "barrier")},
                f"{grid}: {got} a step")
+
+
+@pytest.mark.skipif(P == 1, reason="one replica shares no memory")
+def test_shared_memory_refused_on_one_rank_is_named_on_every_rank(monkeypatch):
+    if comm.Get_rank() == P - 1:
+        monkeypatch.setattr(exchange, "SHARED_FOLDER", "/nonexistent/ghostmlp")
+    try:
+        build(comm=comm, grid=(P, 1), replica_update="shared")
+        message = None
+    except MemoryError as error:
+        message = str(error)
+    everywhere(message and "shared memory in /nonexistent/ghostmlp" in message
+               and "replica_update='allreduce'" in message, message)
 
 
 def test_a_wrong_grid_is_named_on_every_rank():
