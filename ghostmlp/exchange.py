@@ -339,19 +339,25 @@ class Exchange:
     def replica_barrier(self):
         """A barrier of the replicas of this model rank, as a persistent collective."""
         comm = self.replicas
-        if PERSISTENT_COLLECTIVES:
-            return self._made(Persistent([comm.Barrier_init()], kind="barrier"))
-        return self._made(Persistent([], kind="barrier", run=comm.Barrier))
+        return self._persistent_or_blocking("barrier", comm.Barrier_init, comm.Barrier)
 
     def replica_loss_sum(self, slot):
         """slot[1] := its sum over the replicas of this model rank, in place, as a
         persistent collective."""
         comm = self.replicas
+        return self._persistent_or_blocking(
+            "allreduce", lambda: comm.Allreduce_init(MPI.IN_PLACE, slot, op=MPI.SUM),
+            lambda: comm.Allreduce(MPI.IN_PLACE, slot, op=MPI.SUM))
+
+    def _persistent_or_blocking(self, kind, make, run):
+        """The Persistent of the collective make() makes, or of the blocking call run() where
+        the library has no such persistent collective."""
         if PERSISTENT_COLLECTIVES:
-            return self._made(Persistent([comm.Allreduce_init(MPI.IN_PLACE, slot, op=MPI.SUM)],
-                                         kind="allreduce"))
-        return self._made(Persistent([], kind="allreduce", run=lambda: comm.Allreduce(
-            MPI.IN_PLACE, slot, op=MPI.SUM)))
+            try:
+                return self._made(Persistent([make()], kind=kind))
+            except (NotImplementedError, MPI.Exception):
+                pass
+        return self._made(Persistent([], kind=kind, run=run))
 
     @watched("allreduce", layer=None)
     def allreduce_sum(self, array, across="model"):

@@ -134,6 +134,17 @@ def test_shared_replicas_sum_one_loss_and_wait_once_a_layer(grid, batch):
 
 
 @pytest.mark.skipif(P == 1, reason="one replica shares no memory")
+def test_shared_replicas_wait_through_mpi4py_without_the_compiled_entry_points(monkeypatch):
+    monkeypatch.setattr(exchange, "COMPILED_ENTRY_POINTS", None)
+    X, y = data(SIZES, seed=6)
+    serial = build(optimizer=Adam(0.01))
+    spread = build(optimizer=Adam(0.01), comm=comm, grid=(P, 1), replica_update="shared")
+    for _ in range(3):
+        everywhere(close(serial.train_step(X, y), spread.train_step(X, y)), "loss")
+    everywhere(same_weights(serial.get_weights(), spread.get_weights()), "weights")
+
+
+@pytest.mark.skipif(P == 1, reason="one replica shares no memory")
 def test_shared_memory_refused_on_one_rank_is_named_on_every_rank(monkeypatch):
     if comm.Get_rank() == P - 1:
         monkeypatch.setattr(exchange, "SHARED_FOLDER", "/nonexistent/ghostmlp")
