@@ -110,7 +110,7 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
                 "last_level_sweeps": sweeps, "gemm": gemm, "comm": comms,
                 "activation_seconds_per_value": activation_rates(work, dtypes,
                                                                  profile["repeats"], say)}
-            overheads = step_overheads(work, Machine(rates), say)
+            overheads = step_overheads(work, Machine(rates), say, per_node >= work.Get_size())
             facts = machine_facts()
     finally:
         work.Free()
@@ -129,7 +129,7 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
     }
 
 
-def step_overheads(comm, machine, say):
+def step_overheads(comm, machine, say, one_node=False):
     """{kind: {step_s, layer_s}}: what ghostmlp's own step costs beyond what `machine`
     predicts for it (the Python and the calls around the arithmetic and the messages), per
     step and per weight layer, for each layout kind of plan.overhead_kinds on comm's ranks.
@@ -137,11 +137,12 @@ def step_overheads(comm, machine, say):
     Measured on small networks (OVERHEAD_WIDTH neurons a rank per layer, batch 1, float32,
     OVERHEAD_LAYERS weight layers), timed as the harness times steps (a barrier, then one
     step; the slowest rank's; the median of OVERHEAD_STEPS), less their prediction; the two
-    depths give the share per layer. "one rank": every rank's own network at once.
+    depths give the share per layer. "one rank": every rank's own network at once;
+    one_node: comm's ranks share a node (replicas that share memory are measured too).
     """
     from ghostmlp import plan
     p, found = comm.Get_size(), {}
-    for kind, layout in plan.overhead_kinds(p).items():
+    for kind, layout in plan.overhead_kinds(p, one_node).items():
         residual = []
         for depth in OVERHEAD_LAYERS:
             sizes = [OVERHEAD_WIDTH * layout.grid[1]] * (depth + 1)

@@ -84,22 +84,25 @@ class Prediction:
         return self.compute_s + self.comm_s
 
 
-def overhead_kinds(ranks):
+def overhead_kinds(ranks, one_node=False):
     """{kind: Candidate}: the layouts whose step overheads a machine file holds (measured by
     calibrate.step_overheads on `ranks` ranks): one rank, and on more, model parallel
-    dense and ghost (K = ranks) and data parallel."""
+    dense and ghost (K = ranks) and data parallel (also with shared memory, on one node)."""
     kinds = {"one rank": Candidate((1, 1))}
     if ranks > 1:
         kinds.update({"dense": Candidate((1, ranks)),
                       "ghost": Candidate((1, ranks), "ghost", ranks),
                       "data": Candidate((ranks, 1))})
+        if one_node:
+            kinds["data shared"] = Candidate((ranks, 1), replica_update="shared")
     return kinds
 
 
 def step_overhead(machine, layout, n_layers):
     """Seconds of ghostmlp's own step beyond the model's terms, from the machine file's
     step_overheads (none there: 0): the model-parallel kind's, plus what a data-parallel
-    step adds to a one-rank step where there are replicas too."""
+    step adds to a one-rank step where there are replicas too (replicas that share memory:
+    their own kind's, where the file has it)."""
     table = machine.data.get("step_overheads") or {}
 
     def cost(kind):
@@ -107,10 +110,11 @@ def step_overhead(machine, layout, n_layers):
         return entry["step_s"] + n_layers * entry["layer_s"] if entry else 0.0
 
     replicas, model = layout.grid
+    data = "data shared" if layout.shared and "data shared" in table else "data"
     if model == 1:
-        return cost("data" if replicas > 1 else "one rank")
+        return cost(data if replicas > 1 else "one rank")
     own = cost("ghost" if layout.ghost else "dense")
-    return own + (max(0.0, cost("data") - cost("one rank")) if replicas > 1 else 0.0)
+    return own + (max(0.0, cost(data) - cost("one rank")) if replicas > 1 else 0.0)
 
 
 def enumerate_layouts(sizes, batch, ranks, blocks=None, connectivity=None, master=None,

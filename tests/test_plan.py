@@ -285,7 +285,8 @@ def test_step_overheads_of_the_machine_file_join_the_compute():
     m.data["step_overheads"] = {"one rank": {"step_s": 10 * US, "layer_s": 1 * US},
                                 "dense": {"step_s": 20 * US, "layer_s": 2 * US},
                                 "ghost": {"step_s": 30 * US, "layer_s": 3 * US},
-                                "data": {"step_s": 40 * US, "layer_s": 1 * US}}
+                                "data": {"step_s": 40 * US, "layer_s": 1 * US},
+                                "data shared": {"step_s": 50 * US, "layer_s": 1 * US}}
     expected = {((1, 1), "dense", 1): 10 + 4, ((1, 2), "dense", 1): 20 + 8,
                 ((1, 4), "ghost", 4): 30 + 12, ((4, 1), "dense", 1): 40 + 4,
                 ((2, 2), "dense", 1): 20 + 8 + 30}         # hybrid: + data's over one rank's
@@ -294,8 +295,11 @@ def test_step_overheads_of_the_machine_file_join_the_compute():
         bare = predict(S, 8, grid, connectivity, blocks)
         assert p.seconds["overhead"] == pytest.approx(us * US)
         assert p.compute_s - bare.compute_s == pytest.approx(us * US)
-    assert set(plan.overhead_kinds(4)) == set(m.data["step_overheads"])
-    assert set(plan.overhead_kinds(1)) == {"one rank"}
+    shared = plan.Candidate((4, 1), replica_update="shared")
+    assert plan.predict(S, 8, shared, m, "float64").seconds["overhead"] == pytest.approx(54 * US)
+    assert set(plan.overhead_kinds(4, one_node=True)) == set(m.data["step_overheads"])
+    assert set(plan.overhead_kinds(4)) == set(m.data["step_overheads"]) - {"data shared"}
+    assert set(plan.overhead_kinds(1, one_node=True)) == {"one rank"}
 
 
 def test_the_level_2_cache_is_read_from_sysfs(tmp_path):
