@@ -408,10 +408,10 @@ def _check_type(value, kinds, field, path):
 
 
 def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=None,
-         stall_timeout=defaults.STALL_TIMEOUT):
+         stall_timeout=defaults.STALL_TIMEOUT, replica_update="auto"):
     """A ready Network from the checkpoint at `path`, laid out on the ranks of `comm`.
 
-    Any rank count and grid (D, M) (see Network), and either layout that holds the saved
+    Any rank count and grid (D, M) and replica_update (see Network), and either layout that holds the saved
     network within a replica: a dense checkpoint
     loads dense; a ghost one loads with its K blocks (on ranks that divide K) or, with
     connectivity="dense", as the dense network with zeros off the ghost edges. Every
@@ -424,7 +424,7 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=Non
         header = _header(source, path)
         try:
             net = _network(header["network"], path, comm, connectivity, blocks, master, grid,
-                           stall_timeout)
+                           stall_timeout, replica_update)
         except KeyError as error:
             raise ValueError(f"{path}: the checkpoint header lacks the key {error}") from None
         _watched(net, "checkpoint load", _read_arrays, net, source, header, path)
@@ -435,7 +435,8 @@ def load(path, comm=None, connectivity=None, blocks=None, master=False, grid=Non
     return net
 
 
-def _network(config, path, comm, connectivity, blocks, master, grid, stall_timeout):
+def _network(config, path, comm, connectivity, blocks, master, grid, stall_timeout,
+             replica_update):
     """The Network of a checkpoint's header, laid out on comm's ranks, its weights zero."""
     saved = config["connectivity"]
     connectivity = connectivity or saved
@@ -450,6 +451,7 @@ def _network(config, path, comm, connectivity, blocks, master, grid, stall_timeo
                   connectivity=connectivity,
                   blocks=config["blocks"] if connectivity == "ghost" else None,
                   ghost_gradients=config["ghost_gradients"], master=master, grid=grid,
+                  replica_update=replica_update,
                   stall_timeout=stall_timeout)
     for kind, size, activation in config["layers"]:
         net.add_layer(kind, size, activation=activation)

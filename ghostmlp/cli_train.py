@@ -39,7 +39,7 @@ def train(args, comm, say, agreement):
     train_rows, test_rows = split_rows(len(y), opts.test_fraction, opts.seed, "--test-fraction")
     if args.resume:
         net = load(args.checkpoint, comm=comm, master=args.master, grid=args.grid,
-                   stall_timeout=args.stall_timeout)
+                   stall_timeout=args.stall_timeout, replica_update=opts.replica_update)
         check_features(X, net, args)
         normaliser = saved_normaliser(header["extra"])
         run = header["extra"].get("run_state", {})

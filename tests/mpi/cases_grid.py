@@ -185,7 +185,9 @@ def test_checkpoints_cross_grids(folder, grid, update):
     net.fit(X, y, max_epochs=1, batch_size=4)
     later = net.predict_proba(X)
     for other in GRIDS[::-1]:
-        loaded = ghostmlp.load(path, comm=comm, grid=other)
+        loaded = ghostmlp.load(path, comm=comm, grid=other, replica_update=update)
+        everywhere(loaded.replica_update_used == (update if other[0] > 1 else None),
+                   f"{grid} -> {other}: {loaded.replica_update_used} replicas")
         everywhere(close(loaded.predict_proba(X), expected), f"{grid} -> {other}: outputs")
         loaded.fit(X, y, max_epochs=1, batch_size=4)
         everywhere(close(loaded.predict_proba(X), later), f"{grid} -> {other}: one more epoch")
