@@ -300,11 +300,9 @@ class Exchange:
         """
         comm = self.model if everyone else self.workers
         spec = [full, self._plan(tuple(counts), full.shape[1], everyone)]
-        if PERSISTENT_COLLECTIVES:
-            return self._made(Persistent([comm.Allgatherv_init(MPI.IN_PLACE, spec)],
-                                         kind="allgather"))
-        return self._made(Persistent([], kind="allgather",
-                                     run=lambda: comm.Allgatherv(MPI.IN_PLACE, spec)))
+        return self._persistent_or_blocking("allgather",
+                                            lambda: comm.Allgatherv_init(MPI.IN_PLACE, spec),
+                                            lambda: comm.Allgatherv(MPI.IN_PLACE, spec))
 
     def _plan(self, counts, batch, everyone):
         """(sizes, displacements) in values of a gather of rows; built once per layout and batch."""
@@ -319,12 +317,10 @@ class Exchange:
         """own := the sum over working ranks of this rank's rows of partial[n, B], as a
         persistent collective (as allgather_rows)."""
         sizes = self._plan(tuple(counts), partial.shape[1], False)[0]
-        if PERSISTENT_COLLECTIVES:
-            return self._made(Persistent(
-                [self.workers.Reduce_scatter_init(partial, own, sizes, op=MPI.SUM)],
-                kind="reduce_scatter"))
-        return self._made(Persistent([], kind="reduce_scatter", run=lambda: self.workers.Reduce_scatter(
-            partial, own, sizes, op=MPI.SUM)))
+        w = self.workers
+        return self._persistent_or_blocking(
+            "reduce_scatter", lambda: w.Reduce_scatter_init(partial, own, sizes, op=MPI.SUM),
+            lambda: w.Reduce_scatter(partial, own, sizes, op=MPI.SUM))
 
     def replicas_share_memory(self):
         """Whether every replica of this model rank runs on this node (MPI 3's
@@ -342,7 +338,7 @@ class Exchange:
         return self._persistent_or_blocking("barrier", comm.Barrier_init, comm.Barrier)
 
     def replica_loss_sum(self, slot):
-        """slot[1] := its sum over the replicas of this model rank, in place, as a
+        """slot (one value) := its sum over the replicas of this model rank, in place, as a
         persistent collective."""
         comm = self.replicas
         return self._persistent_or_blocking(
@@ -518,14 +514,13 @@ class ReplicaMemory:
             os.posix_fallocate(fd, 0, size)     # a full tmpfs fails here, not at a first write
         except OSError as failure:
             error = f"{size:,} bytes of shared memory in {SHARED_FOLDER}: {failure}"
-        errors = [e for e in self.comm.allgather(error) if e]
-        if errors:
+        paths, errors = zip(*self.comm.allgather((path, error)))
+        if any(errors):
             self._discard(fd, path)
-            raise MemoryError(f"replicas that share memory need {errors[0]} (or "
-                              "replica_update='allreduce')")
-        paths = self.comm.allgather(path)
+            raise MemoryError(f"replicas that share memory need {next(filter(None, errors))} "
+                              "(or replica_update='allreduce')")
         views = []
-        for e, other in enumerate(paths):
+        for other in paths:
             with open(other, "r+b") as file:
                 views.append(np.frombuffer(mmap.mmap(file.fileno(), size), dtype, n))
         self.comm.Barrier()                     # every replica has mapped every file
