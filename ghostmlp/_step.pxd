@@ -53,11 +53,10 @@ cdef class Step:
     cdef double momentum, weight_decay, beta1, beta2, eps
     cdef bint nesterov, is_worker, fused_rows, has_gradients, reduce_gradients
     cdef int n_states           # the optimizer's state buffers per piece
-    # Replicas that share memory (split_rows): D of them, this one `replica`; each
-    # updates its rows of every piece from all their samples and copies them to the others.
+    # Replicas that share memory (split_rows): D of them, this one `replica`, one copy of
+    # the parameters' values; each updates its rows of every piece from all their samples.
     cdef bint split_rows
     cdef int n_replicas, replica
-    cdef Py_ssize_t* arena_shift    # bytes from this rank's parameters to replica e's
     cdef Py_ssize_t* buffer_shift   # bytes from this rank's buffers to replica e's
     cdef int* replica_batch         # replica e's share of the current batch
     cdef Requests replica_sync      # a barrier of the replicas, and the sum of their

@@ -10,7 +10,7 @@ plan names no exchange, so a serial step is one call with no Python in between.
 """
 from libc.math cimport isfinite, pow
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 from cython cimport floating
 
 cimport numpy as cnp
@@ -68,12 +68,13 @@ cdef class Step:
     exchange (gradients_done(l)) as soon as it is written, and updates every bucket of
     layers once the exchange's reducer has summed it over the replicas; loss_slot: a
     one-value array where loss_delta() leaves its share of the loss, summed with them;
-    replica_rows: replicas that share memory (exchange.ReplicaRows: count, index,
-    arena_shifts, buffer_shifts in bytes to each replica's parameters and buffers, laid out
-    as this rank's): backward() then sums the losses over them (exchange.loss_sum), and
-    after each layer's previous deltas waits for them all (exchange.replica_sync) and
-    updates this replica's rows of every piece of the layer from every replica's samples
-    (replica_batches() gives their shares), copying the rows to the other replicas.
+    replica_rows: replicas that share memory and one copy of the parameters' values
+    (exchange.ReplicaRows: count, index, buffer_shifts in bytes to each replica's buffers,
+    laid out as this rank's): backward() then sums the losses over them
+    (exchange.loss_sum), and after each layer's previous deltas waits for them all
+    (exchange.replica_sync: no one reads that layer's weights any more) and updates this
+    replica's rows of every piece of the layer from every replica's samples
+    (replica_batches() gives their shares); a last wait ends the step.
     """
 
     def __cinit__(self, plan, pieces, buffers, optimizer, exchange, int loss, int output_act,
@@ -149,13 +150,12 @@ cdef class Step:
     def _share_rows(self, rows):
         cdef int e, n = rows.count
         self.split_rows, self.n_replicas, self.replica = True, n, rows.index
-        self.arena_shift = <Py_ssize_t*>calloc(n, sizeof(Py_ssize_t))
         self.buffer_shift = <Py_ssize_t*>calloc(n, sizeof(Py_ssize_t))
         self.replica_batch = <int*>calloc(n, sizeof(int))
-        if self.arena_shift == NULL or self.buffer_shift == NULL or self.replica_batch == NULL:
+        if self.buffer_shift == NULL or self.replica_batch == NULL:
             raise MemoryError()
         for e in range(n):
-            self.arena_shift[e], self.buffer_shift[e] = rows.arena_shifts[e], rows.buffer_shifts[e]
+            self.buffer_shift[e] = rows.buffer_shifts[e]
         barrier, loss = self.exchange.replica_requests()
         self.keep = (*self.keep, barrier, loss)       # their arrays outlive the Requests
         bind_requests(&self.replica_sync, barrier)
@@ -167,7 +167,6 @@ cdef class Step:
             for l in range(self.n_layers):
                 free(self.layers[l].pieces)
             free(self.layers)
-        free(self.arena_shift)
         free(self.buffer_shift)
         free(self.replica_batch)
 
@@ -502,7 +501,7 @@ cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except
                     _update(s, &L.pieces[k], h, delta, batch, mode, lr, step)
         if notify:
             s.exchange.gradients_done(l)
-    if split:           # every replica's rows copied before anyone's next forward pass
+    if split:           # every replica's rows written before anyone's next forward pass
         _exchange(s, &s.replica_sync, "replica_sync", -1, START | WAIT)
     return 0
 
@@ -532,11 +531,11 @@ cdef inline void _slice(int n, int parts, int index, int* lo, int* hi) noexcept 
 
 
 cdef void _update_rows(Step s, int l, Piece* p, floating lr, long step) noexcept nogil:
-    """This replica's rows of the piece's W and its share of b: the optimizer's update from
-    every replica's samples (their inputs and deltas read where they lie), then copied to
-    every other replica, as _update and _apply do for all of them on one replica."""
+    """This replica's rows of the piece's W and its share of b (values that every replica
+    shares): the optimizer's update from every replica's samples (their inputs and deltas
+    read where they lie), as _update and _apply do for all of them on one replica."""
     cdef Layer* L = &s.layers[l]
-    cdef int e, k, r0, r1, c0, c1, batch
+    cdef int e, r0, r1, c0, c1, batch
     cdef Py_ssize_t n_out = p.n_out, w0, size
     cdef floating m = s.momentum, wd = s.weight_decay
     cdef floating alpha = 1, beta = 0, bias_beta = 0
@@ -568,21 +567,6 @@ cdef void _update_rows(Step s, int l, Piece* p, floating lr, long step) noexcept
         momentum_apply_core(c1 - c0, <floating*>p.b + c0, <floating*>p.state[1] + c0, lr, 0)
     elif not (s.optimizer == SGD and m == 0):
         _apply_range(s, p, lr, step, w0, w0 + size, c0, c1)
-    for e in range(s.n_replicas):
-        if e == s.replica:
-            continue
-        _copy_out(p.w, w0, size, s.arena_shift[e], lr)
-        _copy_out(p.b, c0, c1 - c0, s.arena_shift[e], lr)
-        for k in range(s.n_states):
-            _copy_out(p.state[2 * k], w0, size, s.arena_shift[e], lr)
-            _copy_out(p.state[2 * k + 1], c0, c1 - c0, s.arena_shift[e], lr)
-
-
-cdef inline void _copy_out(void* values, Py_ssize_t start, Py_ssize_t n, Py_ssize_t shift,
-                           floating like) noexcept nogil:
-    """values[start:start + n] into the same place `shift` bytes on (another replica's)."""
-    cdef floating* source = <floating*>values + start
-    memcpy(<char*>source + shift, source, n * sizeof(floating))
 
 
 cdef inline void _update(Step s, Piece* p, floating* h, floating* delta, int batch, int mode,

@@ -490,8 +490,13 @@ def _read_arrays(net, source, header, path):
                     blocks.append(block.astype(net.dtype, copy=False))   # to native byte order
                 params.write_rows(layer, lo, blocks[0], blocks[1][:, 0], segment)
 
+    def read_if_writing():
+        with net.engine.writing() as writes:
+            if writes:
+                read_own_rows()
+
     comm, params = net.communicator, net.parameters
-    _raise_first(_gathered(comm, _attempt(read_own_rows)))
+    _raise_first(_gathered(comm, _attempt(read_if_writing)))
     totals = _allreduce_sum(comm, [total % 2**64 for total in checksums.values()])
     for name, total in zip(checksums, totals):
         if int(total) != entries[name]["checksum"]:

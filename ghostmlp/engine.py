@@ -29,9 +29,10 @@ class Engine:
     whole batch. Model parallelism within a replica is the layout's; exchange is None
     when serial. weights: the global batch's sample weights w[n], or None (all 1).
     replica_update (REPLICA_UPDATES, see Network): with "shared" (or "auto" where the
-    replicas share a node and there is no master) the replicas' parameters and buffers
-    lie in shared memory (`memory`, an exchange.ReplicaMemory) and the step splits every
-    update over them by weight rows; else the gradients are summed in buckets.
+    replicas share a node and there is no master) the replicas' buffers and one copy of
+    their parameters' values lie in shared memory (`memory`, an exchange.ReplicaMemory)
+    and the step splits every update over them by weight rows (writes outside a step go
+    through writing()); else the gradients are summed in buckets.
     """
 
     def __init__(self, layout, fan_ins, dtype, optimizer, loss, output_activation, exchange,
@@ -61,21 +62,30 @@ class Engine:
                              "one node (MPI 3 shared memory) and no master")
         return None
 
-    def _allocate(self):
-        return self.memory.allocate if self.memory is not None else np.empty
-
     def _new_parameters(self, gradients):
         return Parameters(self.layout.new_pieces(), self.fan_ins, self.dtype,
-                          self.optimizer.state_names, gradients, self._allocate())
+                          self.optimizer.state_names, gradients,
+                          self.memory.common if self.memory is not None else np.zeros)
 
     def require_gradients(self):
         """Give the parameters gradient buffers if they have none (weights and state kept)."""
         if not self.parameters.has_gradients:
-            fresh = self._new_parameters(True)
-            self.parameters.copy_into(fresh)
-            if self.memory is not None:
-                self.memory.free(self.parameters.arena)
-            self.parameters, self.step = fresh, None
+            self.parameters.add_gradients()
+            self.step = None        # bound to the old loss slot
+
+    @contextlib.contextmanager
+    def writing(self):
+        """Context of a write to the parameters' values outside a step; yields whether this
+        rank writes them. Replicas that share memory share one copy: replica 0 writes it,
+        between two meetings of the replicas (no one reads it meanwhile). Collective."""
+        if self.memory is None:
+            yield True
+            return
+        self.exchange.replicas_meet()
+        try:
+            yield self.replica == 0
+        finally:
+            self.exchange.replicas_meet()
 
     def share(self, n):
         """[lo, hi) of a global batch of n samples that this rank's replica computes."""
@@ -102,7 +112,8 @@ class Engine:
             return
         capacity = max(batch, 1, self.buffers.capacity if self.buffers is not None else 0)
         old, self.buffers = self.buffers, Buffers(self.layout, capacity, self.dtype,
-                                                  self._allocate())
+                                                  self.memory.own if self.memory is not None
+                                                  else np.empty)
         exchange, rows = None, None
         reduce = self.replicas > 1 and self.memory is None
         if self.exchange is not None:
@@ -114,7 +125,7 @@ class Engine:
             exchange = self.step_exchange = StepExchange(
                 self.exchange, self.layout, self.buffers, self.reducer, self.parameters.loss_slot)
             if self.memory is not None:
-                rows = ReplicaRows(self.memory, self.parameters.arena, self.buffers.block)
+                rows = ReplicaRows(self.memory, self.buffers.block)
         self.step = Step(self.layout, self.parameters.layers, self.buffers,
                          self.optimizer.kernel_args(), exchange, *self.codes,
                          self.layout.is_worker, reduce, self.parameters.loss_slot, rows)

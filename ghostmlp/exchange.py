@@ -332,6 +332,11 @@ class Exchange:
         node.Free()
         return bool(self.replicas.allreduce(together, op=MPI.LAND))
 
+    @watched("replica barrier", layer=None)
+    def replicas_meet(self):
+        """Block until every replica of this model rank has come here."""
+        self.replicas.Barrier()
+
     def replica_barrier(self):
         """A barrier of the replicas of this model rank, as a persistent collective."""
         comm = self.replicas
@@ -438,7 +443,8 @@ class GradientReducer:
         for low, _ in gradient_buckets(layer_bytes, bucket_bytes):
             start, stop = spans[low][0], spans[top][1]
             # The first bucket runs on into the loss slot, which follows the gradients.
-            values = parameters.arena[start:stop + 1] if not self.buckets else grads[start:stop]
+            values = (parameters.gradients_and_loss()[start:] if not self.buckets
+                      else grads[start:stop])
             self.buckets.append((low, top, values))
             top = low - 1
         self._requests = []
@@ -489,45 +495,55 @@ class GradientReducer:
 
 
 class ReplicaMemory:
-    """Arrays that the replicas of one model rank, all on one node, read and write in each
-    other's memory.
+    """Memory that the replicas of one model rank, all on one node, share.
 
-    Each rank's array is a file in SHARED_FOLDER (tmpfs) that every replica maps; once all
-    have mapped it the file is unlinked, so the memory goes when the last map does:
-    nothing to free collectively, nothing left behind. allocate() is collective over the
-    replicas, with the same size on each: every replica lays its parameters and buffers
-    out alike, so one byte offset per replica (shifts()) finds any value of this rank's in
-    the others'.
+    Each array is a file in SHARED_FOLDER (tmpfs) that the replicas map; once all have
+    mapped it the file is unlinked, so the memory goes when the last map does: nothing to
+    free collectively, nothing left behind. Both allocations are collective over the
+    replicas, with the same size on each, and come zeroed. common(): one array that every
+    replica maps (the parameters' values). own(): one array per replica, each mapped by
+    all (the step's buffers): every replica lays them out alike, so one byte offset per
+    replica (shifts()) finds any value of this rank's in the others'.
     """
 
     def __init__(self, exchange):
         self.comm = exchange.replicas
-        self._views = {}            # id of an array allocate() made -> (it, every replica's)
+        self._views = {}            # id of an array own() made -> (it, every replica's)
 
-    def allocate(self, n, dtype):
-        """n values of dtype in this rank's part of the replicas' shared memory (zeros)."""
+    def common(self, n, dtype):
+        """n values of dtype that every replica of this model rank maps (replica 0's file)."""
+        return self._map(n, dtype, self.comm.Get_rank() == 0)[0]
+
+    def own(self, n, dtype):
+        """n values of dtype of this replica's own, which the others map too."""
+        views = self._map(n, dtype, True)
+        own = views[self.comm.Get_rank()]
+        self._views[id(own)] = (own, views)
+        return own
+
+    def _map(self, n, dtype, creates):
+        """Every replica's view of the files that those with creates=True make."""
         dtype = np.dtype(dtype)
         size = max(n, 1) * dtype.itemsize
         fd, path, error = -1, None, None
-        try:
-            fd, path = tempfile.mkstemp(prefix="ghostmlp-", dir=SHARED_FOLDER)
-            os.posix_fallocate(fd, 0, size)     # a full tmpfs fails here, not at a first write
-        except OSError as failure:
-            error = f"{size:,} bytes of shared memory in {SHARED_FOLDER}: {failure}"
+        if creates:
+            try:
+                fd, path = tempfile.mkstemp(prefix="ghostmlp-", dir=SHARED_FOLDER)
+                os.posix_fallocate(fd, 0, size)     # a full tmpfs fails here, not at a first write
+            except OSError as failure:
+                error = f"{size:,} bytes of shared memory in {SHARED_FOLDER}: {failure}"
         paths, errors = zip(*self.comm.allgather((path, error)))
         if any(errors):
             self._discard(fd, path)
             raise MemoryError(f"replicas that share memory need {next(filter(None, errors))} "
                               "(or replica_update='allreduce')")
         views = []
-        for other in paths:
+        for other in filter(None, paths):
             with open(other, "r+b") as file:
                 views.append(np.frombuffer(mmap.mmap(file.fileno(), size), dtype, n))
         self.comm.Barrier()                     # every replica has mapped every file
         self._discard(fd, path)
-        own = views[self.comm.Get_rank()]
-        self._views[id(own)] = (own, views)
-        return own
+        return views
 
     @staticmethod
     def _discard(fd, path):
@@ -537,23 +553,22 @@ class ReplicaMemory:
             os.close(fd)
 
     def shifts(self, array):
-        """Bytes from `array` (made by allocate()) to the same array of each replica."""
+        """Bytes from `array` (made by own()) to the same array of each replica."""
         views = self._views[id(array)][1]
         return tuple(view.ctypes.data - array.ctypes.data for view in views)
 
     def free(self, array):
-        """Forget `array`: its memory goes with the last view of it (on any replica)."""
+        """Forget `array` (made by own()): its memory goes with the last view of it."""
         del self._views[id(array)]
 
 
 class ReplicaRows:
     """What a step needs to split its updates over replicas that share memory (see
     ghostmlp._step.Step): their count, this one's index, and the byte offsets from this
-    rank's parameters (an arena of ReplicaMemory) and buffers to each replica's."""
+    rank's buffers (made by ReplicaMemory.own) to each replica's."""
 
-    def __init__(self, memory, arena, buffers_block):
+    def __init__(self, memory, buffers_block):
         self.count, self.index = memory.comm.Get_size(), memory.comm.Get_rank()
-        self.arena_shifts = memory.shifts(arena)
         self.buffer_shifts = memory.shifts(buffers_block)
 
 

@@ -201,7 +201,9 @@ class Network:
                               self.replica_update)
         self.parameters = self._engine.parameters
         if draw:
-            self.parameters.draw(self.seed)
+            with self._engine.writing() as writes:
+                if writes:
+                    self.parameters.draw(self.seed)
         self.epochs_trained = 0
         self._stage = None
         return self
@@ -243,8 +245,9 @@ class Network:
         """Copy [(W, b)] into the network (same shapes as get_weights(); absent edges ignored)."""
         self._require_initialized()
         check_weight_pairs(weights, self.sizes)
-        for l, (w, b) in enumerate(weights):
-            self.parameters.set_full_layer(l, w, b)
+        with self._engine.writing() as writes:
+            for l, (w, b) in enumerate(weights if writes else ()):
+                self.parameters.set_full_layer(l, w, b)
 
     # -------------------------------------------------------- the paper's loop
 

@@ -1,4 +1,4 @@
-"""The distributed parameters: this rank's pieces of every layer's W and b, their gradients and optimizer state, in one flat arena."""
+"""The distributed parameters: this rank's pieces of every layer's W and b, their gradients and optimizer state, in two flat blocks."""
 import math
 
 import numpy as np
@@ -15,8 +15,8 @@ class Piece:
     their first row in the layer's input buffer; start, stop: the global output neurons;
     out_row: their first row among this rank's own rows; init_fan_out: the fan-out of
     Glorot's bound. weights, bias, grad_weights, grad_bias (None without gradients) and
-    state (one (W-shaped, b-shaped) pair per optimizer state name) are views of the arena,
-    at `offset` in each of its segments.
+    state (one (W-shaped, b-shaped) pair per optimizer state name) are views of the
+    parameters' blocks, at `offset` in each of their segments.
     """
 
     def __init__(self, inputs, in_row, start, stop, out_row, init_fan_out):
@@ -40,73 +40,80 @@ class Piece:
 
 
 class Parameters:
-    """Every piece's W, b, gradients and optimizer state as views of one flat arena.
+    """Every piece's W, b, gradients and optimizer state as views of two flat blocks.
 
-    The arena holds equal segments: "grads" (when gradients=True), then one loss value
+    `values` holds equal segments "weights", then one per optimizer state name; `own`
+    holds "grads" (when gradients=True, or after add_gradients()), then one loss value
     (`loss_slot`, reduced with the gradients: right after the last layer's, so the first
-    bucket of a reduction carries it), "weights", and one per optimizer state name. In
-    each segment the pieces' (W, b) pairs follow layer by layer, so a layer's values are
-    contiguous in every segment (spans[l]). step_count counts the optimizer's updates.
-    layers[l]: this rank's pieces of weight layer l (0 = input to first hidden); fan_ins[l]:
-    the full fan-in of layer l; allocate(n, dtype): where the arena lies (default
-    numpy.empty; it is zeroed).
+    bucket of a reduction carries it). In each segment the pieces' (W, b) pairs follow
+    layer by layer, so a layer's values are contiguous in every segment (spans[l]).
+    step_count counts the optimizer's updates. layers[l]: this rank's pieces of weight
+    layer l (0 = input to first hidden); fan_ins[l]: the full fan-in of layer l;
+    allocate(n, dtype): where `values` lies, zeroed (default numpy.zeros; replicas that
+    share memory pass one block for all of them); `own` is this rank's alone.
     """
 
     def __init__(self, layers, fan_ins, dtype, state_names=(), gradients=False,
-                 allocate=np.empty):
+                 allocate=np.zeros):
         self.layers, self.fan_ins, self.dtype = layers, list(fan_ins), np.dtype(dtype)
         self.state_names = tuple(state_names)
-        self.segments = (("grads",) if gradients else ()) + ("weights",) + self.state_names
         self.segment_size = sum(piece.size for pieces in layers for piece in pieces)
-        self.arena = allocate(len(self.segments) * self.segment_size + 1, self.dtype)
-        self.arena[:] = 0
-        # Each segment's first value in the arena; the loss slot follows "grads" (or leads).
-        self._bases = {name: i * self.segment_size + (i > 0 or not gradients)
-                       for i, name in enumerate(self.segments)}
-        slot = self.segment_size if gradients else 0
-        self.loss_slot = self.arena[slot:slot + 1]
+        self.values = allocate((1 + len(self.state_names)) * self.segment_size, self.dtype)
+        self._bases = {name: (self.values, i * self.segment_size)
+                       for i, name in enumerate(("weights",) + self.state_names)}
         self.step_count = 0
         self.spans, offset = [], 0
         for pieces in layers:
             first = offset
             for piece in pieces:
                 piece.offset = offset
-                pairs = {segment: self._pair(segment, offset, piece) for segment in self.segments}
-                piece.weights, piece.bias = pairs["weights"]
-                piece.grad_weights, piece.grad_bias = pairs.get("grads", (None, None))
-                piece.state = [pairs[name] for name in self.state_names]
+                piece.weights, piece.bias = self._pair("weights", offset, piece)
+                piece.state = [self._pair(name, offset, piece) for name in self.state_names]
                 offset += piece.size
             self.spans.append((first, offset))
+        self.own = self.loss_slot = None
+        self._own_block(gradients)
+
+    def _own_block(self, gradients):
+        """Make `own`: the gradients (when asked for) and the loss slot after them."""
+        size = self.segment_size if gradients else 0
+        self.own = np.zeros(size + 1, self.dtype)
+        self.loss_slot = self.own[size:]
+        if gradients:
+            self._bases["grads"] = (self.own, 0)
+        for piece in (piece for pieces in self.layers for piece in pieces):
+            piece.grad_weights, piece.grad_bias = (self._pair("grads", piece.offset, piece)
+                                                   if gradients else (None, None))
+
+    def add_gradients(self):
+        """Give the parameters gradient buffers (and a new loss slot) if they have none."""
+        if not self.has_gradients:
+            self._own_block(True)
 
     def _pair(self, segment, offset, piece):
-        base = self._bases[segment] + offset
-        w = self.arena[base:base + piece.n_in * piece.n_out].reshape(piece.n_in, piece.n_out)
-        return w, self.arena[base + w.size:base + piece.size]
+        block, base = self._bases[segment]
+        base += offset
+        w = block[base:base + piece.n_in * piece.n_out].reshape(piece.n_in, piece.n_out)
+        return w, block[base + w.size:base + piece.size]
 
     @property
     def has_gradients(self):
-        return "grads" in self.segments
+        return "grads" in self._bases
 
     def segment(self, name):
         """The flat values of one segment ("weights", "grads" or a state name)."""
-        start = self._bases[name]
-        return self.arena[start:start + self.segment_size]
+        block, start = self._bases[name]
+        return block[start:start + self.segment_size]
 
     def gradients_and_loss(self):
         """The "grads" segment with the loss slot after it, as one view (one reduction sums both)."""
         if not self.has_gradients:
             raise RuntimeError("these parameters hold no gradients")
-        return self.arena[:self.segment_size + 1]
+        return self.own
 
     def nbytes(self, segment="weights"):
         """Bytes of one segment on this rank."""
-        return self.segment_size * self.dtype.itemsize if segment in self.segments else 0
-
-    def copy_into(self, other):
-        """Copy the weights, the common state and the step count into `other` (same pieces)."""
-        for name in set(self.segments) & set(other.segments) - {"grads"}:
-            np.copyto(other.segment(name), self.segment(name))
-        other.step_count = self.step_count
+        return self.segment_size * self.dtype.itemsize if segment in self._bases else 0
 
     # ---------------------------------------------------------- initialisation
 

@@ -258,7 +258,9 @@ class Trainer:
                 history["stopped"] = stopped
                 break
         if keep is not None:
-            self.net.parameters.segment("weights")[:] = keep
+            with self.net.engine.writing() as writes:
+                if writes:
+                    self.net.parameters.segment("weights")[:] = keep
         return history
 
 

@@ -1,4 +1,4 @@
-"""The serial plan's Step (one training step over the parameters' arena) against a numpy MLP.
+"""The serial plan's Step (one training step over the parameters' blocks) against a numpy MLP.
 
 The reference works on row-major samples X[B, n_0] in float64 from the same (rounded)
 parameters: a_l = act_l(a_{l-1} @ W_l + b_l), the batch-mean loss and its delta, plain

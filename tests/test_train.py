@@ -139,7 +139,7 @@ def test_divergence_names_the_epoch_step_and_rate():
 
 
 def poison_first_weight(net):
-    """W[0, 0] of the first layer := inf, in the network's own arena (set_weights refuses it)."""
+    """W[0, 0] of the first layer := inf, in the network's own parameters (set_weights refuses it)."""
     net.parameters.segment("weights")[0] = math.inf
     assert np.isinf(net.get_weights()[0][0]).sum() == 1
 

@@ -134,6 +134,34 @@ def test_shared_replicas_sum_one_loss_and_wait_once_a_layer(grid, batch):
 
 
 @pytest.mark.skipif(P == 1, reason="one replica shares no memory")
+def test_shared_replicas_hold_one_copy_of_the_weights_and_state():
+    net = build(comm=comm, grid=(P, 1), optimizer=Adam(0.01), replica_update="shared")
+    net.train_step(*data(SIZES))
+    values = net.parameters.values          # weights, then Adam's two moments
+    with net.engine.writing() as writes:
+        if writes:
+            values[:] = np.arange(len(values))
+    everywhere(np.array_equal(values, np.arange(len(values))), "replica 0's values")
+
+
+@grids
+@updates
+def test_set_weights_and_restore_best_equal_serial(grid, update):
+    X, y = data(SIZES, batch=17, seed=7)
+    serial, spread = build(), build(comm=comm, grid=grid, replica_update=update)
+    start = [(w + 0.1, b - 0.1) for w, b in serial.get_weights()]
+    serial.set_weights(start)
+    spread.set_weights(start)
+    validation = data(SIZES, batch=6, seed=8)
+    options = dict(max_epochs=4, batch_size=4, learning_rate=2.0, validation=validation,
+                   restore_best=True)
+    history = serial.fit(X, y, **options)
+    everywhere(np.allclose(history["val_loss"], spread.fit(X, y, **options)["val_loss"],
+                           rtol=1e-10), "validation losses")
+    everywhere(same_weights(serial.get_weights(), spread.get_weights()), "restored weights")
+
+
+@pytest.mark.skipif(P == 1, reason="one replica shares no memory")
 def test_shared_replicas_wait_through_mpi4py_without_the_compiled_entry_points(monkeypatch):
     monkeypatch.setattr(exchange, "COMPILED_ENTRY_POINTS", None)
     X, y = data(SIZES, seed=6)
@@ -145,11 +173,13 @@ def test_shared_replicas_wait_through_mpi4py_without_the_compiled_entry_points(m
 
 
 @pytest.mark.skipif(P == 1, reason="one replica shares no memory")
-def test_shared_memory_refused_on_one_rank_is_named_on_every_rank(monkeypatch):
-    if comm.Get_rank() == P - 1:
+@pytest.mark.parametrize("refusing", ["first", "last"])   # parameters' values; buffers
+def test_shared_memory_refused_on_one_rank_is_named_on_every_rank(monkeypatch, refusing):
+    if comm.Get_rank() == (0 if refusing == "first" else P - 1):
         monkeypatch.setattr(exchange, "SHARED_FOLDER", "/nonexistent/ghostmlp")
     try:
-        build(comm=comm, grid=(P, 1), replica_update="shared")
+        net = build(comm=comm, grid=(P, 1), replica_update="shared")
+        net.train_step(*data(SIZES))
         message = None
     except MemoryError as error:
         message = str(error)
