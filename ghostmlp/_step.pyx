@@ -70,11 +70,11 @@ cdef class Step:
     one-value array where loss_delta() leaves its share of the loss, summed with them;
     replica_rows: replicas that share memory and one copy of the parameters' values
     (exchange.ReplicaRows: count, index, buffer_shifts in bytes to each replica's buffers,
-    laid out as this rank's): backward() then sums the losses over them
-    (exchange.loss_sum), and after each layer's previous deltas waits for them all
-    (exchange.replica_sync: no one reads that layer's weights any more) and updates this
-    replica's rows of every piece of the layer from every replica's samples
-    (replica_batches() gives their shares); a last wait ends the step.
+    laid out as this rank's): backward() then writes every layer's deltas, sums the losses
+    over the replicas (exchange.loss_sum: after it no one reads this step's weights),
+    updates this replica's rows of every piece from every replica's samples
+    (replica_batches() gives their shares) and waits for the others
+    (exchange.replica_sync) before the next step.
     """
 
     def __cinit__(self, plan, pieces, buffers, optimizer, exchange, int loss, int output_act,
@@ -489,33 +489,33 @@ cdef int _backward(Step s, floating lr, int mode, long step, bint notify) except
                 derivative_core(P.n_own, batch, _own_deltas(P, batch, delta),
                                 <floating*>P.acts + P.own_row * B, P.act)
         if split:
-            if not _replicas_ready(s, l):
-                return 0        # the summed loss is not finite: no replica updates
-            with nogil:
-                for k in range(L.n_pieces):
-                    _update_rows(s, l, &L.pieces[k], lr, step)
-            continue
+            continue            # every layer's deltas first; then the rows of every layer
         if not fused:
             with nogil:
                 for k in range(L.n_pieces):
                     _update(s, &L.pieces[k], h, delta, batch, mode, lr, step)
         if notify:
             s.exchange.gradients_done(l)
-    if split:           # every replica's rows written before anyone's next forward pass
-        _exchange(s, &s.replica_sync, "replica_sync", -1, START | WAIT)
+    if split:
+        _update_split_rows(s, lr, step)
     return 0
 
 
-cdef int _replicas_ready(Step s, int l) except -1:
-    """Wait until every replica has written layer l's deltas and read its weights; at the
-    output layer that is the sum of their losses in loss_slot: whether it is finite."""
-    if l < s.n_layers - 1:
-        _exchange(s, &s.replica_sync, "replica_sync", l, START | WAIT)
-        return 1
-    _exchange(s, &s.loss_sum, "loss_sum", l, START | WAIT)
-    if s.typenum == cnp.NPY_FLOAT64:
-        return isfinite((<double*>s.loss_slot)[0])
-    return isfinite((<float*>s.loss_slot)[0])
+cdef int _update_split_rows(Step s, floating lr, long step) except -1:
+    """Replicas that share memory, once every layer's deltas are written: the sum of their
+    losses (every replica has then read every weight of this step: none changes before),
+    this replica's rows of every piece unless that sum is not finite, and a wait that ends
+    the step (every row written before anyone's next forward pass)."""
+    cdef int l, k
+    _exchange(s, &s.loss_sum, "loss_sum", s.n_layers - 1, START | WAIT)
+    if not isfinite((<floating*>s.loss_slot)[0]):
+        return 0        # no replica updates
+    with nogil:
+        for l in range(s.n_layers):
+            for k in range(s.layers[l].n_pieces):
+                _update_rows(s, l, &s.layers[l].pieces[k], lr, step)
+    _exchange(s, &s.replica_sync, "replica_sync", -1, START | WAIT)
+    return 0
 
 
 cdef inline floating* _shifted(void* pointer, Py_ssize_t shift, floating like) noexcept nogil:

@@ -185,8 +185,8 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
         Plus ghostmlp's own costs per step and layer (step_overhead).
         Replicas that share memory (layout.shared): each computes the gradient of 1/D of
         every piece's rows over the whole batch, G(n_own, ⌈n_in/D⌉, b) once per replica,
-        its optimizer pass covers N/D (plain SGD: none), it copies its rows to the others
-        (a pass of s N (1 + S) bytes) and it holds no gradient buffer where the optimizer
+        its optimizer pass covers N/D (plain SGD: none), the replicas hold one copy of W, b
+        and the state (1/D of it a rank), and no gradient buffer where the optimizer
         fuses.
     comm (exposed) = Σ forward [allgather(W, n_l b s) per gathered hidden layer;
                                 max(0, p2p(b s) - interior compute) per halo layer]
@@ -196,12 +196,11 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
                        posted when its lowest layer's backward ends, one after another;
                        of what the backward pass would hide, the machine's overlap share
                        is hidden (all of it unless measured); shared memory instead: an
-                       all-reduce of the loss and a barrier per layer (allreduce(D, s)
-                       each).
+                       all-reduce of the loss and a barrier (allreduce(D, s) each).
         The interior of a halo layer is its forward GEMM time × (n_own - 2) / n_own (the
         two boundary neurons go first); W working ranks, M ranks per replica.
-    memory = s [N (1 + g + S) + b (Σ_l (2 rows_l + n_own_l [reduce-scattered]) + 2 n_0 + 4)]
-        rows_l: the whole layer, or n_own + 2 for a ghost layer; fits: memory + the
+    memory = s [N ((1 + S) / D' + g) + b (Σ_l (2 rows_l + n_own_l [reduce-scattered]) + 2 n_0 + 4)]
+        D' = D for replicas that share memory, else 1; rows_l: the whole layer, or n_own + 2 for a ghost layer; fits: memory + the
         machine's baseline per rank (interpreter, libraries) <= its memory per rank.
     """
     layout = layout if isinstance(layout, Candidate) else Candidate(**layout)
@@ -226,8 +225,7 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
     grads = (replicas > 1 and not layout.shared) or not opt.fuses_gradient
     states = len(opt.state_names)
     if layout.shared:
-        step.share_rows(replicas, len(sizes) - 1)
-        step.seconds["optimizer"] += machine.stream_seconds(s * n * (1 + states))
+        step.share_rows(replicas)
     elif replicas > 1:
         step.allreduce(replicas, ready, bucket_bytes)
     if not plain_sgd:
@@ -236,7 +234,7 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
     step.seconds["overhead"] = step_overhead(machine, layout, len(sizes) - 1)
     buffers = b * (sum(2 * layer.rows + (layer.n_own if layer.backward == "reduce_scatter"
                                          else 0) for layer in plan.layers) + 2 * sizes[0] + 4)
-    memory = s * (n * (1 + grads + states) + buffers)
+    memory = s * (n * ((1 + states) / split + grads) + buffers)
     limit = memory_per_rank or machine.memory_per_rank
     connections = sum(edge_count(n_in, n_out, layout.blocks if layout.ghost else 1, l == 0)
                       for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])))
@@ -343,13 +341,13 @@ class _Ledger:
             ready[l] = clock
         return ready
 
-    def share_rows(self, replicas, n_layers):
-        """The waits of replicas that share memory: the loss's sum at the output layer, a
-        barrier at each other (each as long as an all-reduce of one value)."""
+    def share_rows(self, replicas):
+        """The waits of replicas that share memory: the loss's sum once the deltas are
+        written and a barrier after the update (each as long as an all-reduce of one value)."""
         t = self.exchange("allreduce", "allreduce", replicas, self.itemsize)
-        self.seconds["allreduce"] += t * (n_layers - 1)
-        self.seconds["allreduce_exposed"] += t * n_layers
-        self.counts["barrier"] = n_layers - 1
+        self.seconds["allreduce"] += t
+        self.seconds["allreduce_exposed"] += 2 * t
+        self.counts["barrier"] = 1
 
     def allreduce(self, replicas, ready, bucket_bytes):
         """The gradient buckets all-reduced one after another, each from when it is ready;
