@@ -56,8 +56,10 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
     """The machine file (a dict, see README "Choosing a layout") measured on the ranks of comm.
 
     Every rank measures at once, one BLAS thread each (as training runs); a time is the
-    slowest rank's best of several (a machine's limit is what it can do: other load only
-    slows it). comm=None or one rank: compute and memory only, "comm": None. Collective.
+    median over several tries of the slowest rank's, as a step is the slowest rank's and
+    the harness reports the median step: the planner predicts the step a run will see,
+    not the machine's best moment. comm=None or one rank: compute and memory only,
+    "comm": None. Collective.
     """
     from threadpoolctl import threadpool_limits
     say = log or (lambda *_: None)
@@ -73,7 +75,7 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
             gemm = [entry for dtype in dtypes
                     for entry in gemm_rates(work, dtype, profile["small"], profile["large"],
                                             profile["repeats"], say, profile["rounds"])]
-            # rounds, one after another: each figure is its best round's (load comes and goes)
+            # rounds, one after another: each figure is their median (load comes and goes)
             cache, reported_last_level = cache_bytes(), cache_bytes(level=None)
             sweeps = (sweep_rates(work, cache, reported_last_level // per_node,
                                   profile["repeats"] + 1) if cache and reported_last_level
@@ -83,9 +85,9 @@ def calibrate(comm=None, dtypes=("float32", "float64"), quick=False, command=Non
             rounds = [(stream_rates(work, profile["repeats"] + 1, cache),
                        communication_points(work, profile["values"], profile["trials"])
                        if work.Get_size() > 1 else None) for _ in range(profile["rounds"])]
-            bandwidth = max(stream[0] for stream, _ in rounds)
-            gamma = min(stream[1] for stream, _ in rounds)
-            cached = max(stream[2] for stream, _ in rounds) if cache else None
+            bandwidth = float(np.median([stream[0] for stream, _ in rounds]))
+            gamma = float(np.median([stream[1] for stream, _ in rounds]))
+            cached = float(np.median([stream[2] for stream, _ in rounds])) if cache else None
             say(f"  bandwidth: {bandwidth / 1e9:.1f} GB/s per rank (copy, read + write)"
                 + (f", {cached / 1e9:.1f} GB/s within {cache // 1024} KiB" if cache else "")
                 + f"; sum: {gamma * 1e9:.3f} ns per byte")
@@ -186,20 +188,23 @@ def _slowest(comm, value):
     return comm.allreduce(float(value), op=MPI.MAX)
 
 
-def _best_seconds(comm, run, repeats):
-    """The slowest rank's best time of run() over `repeats`, all ranks starting together."""
-    best = float("inf")
+def _typical_seconds(comm, run, repeats):
+    """The median over `repeats` of the slowest rank's time of run(), all ranks starting
+    together each time."""
+    times = []
     for _ in range(repeats):
         comm.Barrier()
         start = time.perf_counter()
         run()
-        best = min(best, time.perf_counter() - start)
-    return _slowest(comm, best)
+        times.append(time.perf_counter() - start)
+    slowest = np.empty(len(times))
+    comm.Allreduce(np.array(times), slowest, op=MPI.MAX)
+    return float(np.median(slowest))
 
 
 def _call_seconds(comm, run, repeats):
     """Seconds per call of run(), timed in loops of calls lasting about TRIAL_SECONDS
-    (_best_seconds of the loop; the same count of calls on every rank)."""
+    (_typical_seconds of the loop; the same count of calls on every rank)."""
     start = time.perf_counter()
     run()
     once = _slowest(comm, time.perf_counter() - start)
@@ -209,7 +214,7 @@ def _call_seconds(comm, run, repeats):
     def loop():
         for _ in range(calls):
             run()
-    return _best_seconds(comm, loop, repeats) / calls
+    return _typical_seconds(comm, loop, repeats) / calls
 
 
 def gemm_rates(comm, dtype, small, large, repeats, say, rounds=1):
@@ -221,23 +226,23 @@ def gemm_rates(comm, dtype, small, large, repeats, say, rounds=1):
     Cubes s x s x s give the rate of small GEMMs. Each time is a call's in a loop of calls,
     less the wrapper's time (a 1 x 1 x 1 call's: the step calls BLAS from compiled code),
     keeping a tenth or more of it; a cube left with less is not kept (too small to time).
-    Every shape is timed once a round, its best round kept: a slow spell of the machine
-    then costs one round of some shapes, not every repeat of one.
+    Every shape is timed once a round, the median of its rounds kept: a slow spell of the
+    machine then falls on one round of some shapes, not on every repeat of one.
     """
     gemm = _kernels.gemm
     one = np.ones((1, 1), dtype=dtype, order="F")
     overhead = _call_seconds(comm, lambda: gemm(1.0, one, one, 0.0, one), CUBE_REPEATS)
     shapes = [(f, s, b) for f in "mnk" for s in small for b in large if s < b] + [
         ("cube", s, s) for s in small if s >= CUBE_SMALLEST]
-    best = {}
+    timed = {}
     for _ in range(rounds):
         for shape in shapes:
             call, seconds = _time_gemm(comm, dtype, *shape,
                                        CUBE_REPEATS if shape[0] == "cube" else repeats)
-            if shape not in best or seconds < best[shape][1]:
-                best[shape] = call, seconds
+            timed.setdefault(shape, (call, []))[1].append(seconds)
+    typical = {shape: (call, float(np.median(times))) for shape, (call, times) in timed.items()}
     entries = []
-    for (family, size, big), (call, seconds) in best.items():
+    for (family, size, big), (call, seconds) in typical.items():
         if family == "cube" and seconds - overhead < 0.1 * seconds:
             continue
         m, n, k = _dimensions(family, size, big)
@@ -285,11 +290,11 @@ def stream_rates(comm, repeats, cache=None):
     a = np.ones(BANDWIDTH_BYTES // 4, dtype=np.float32)
     b = np.zeros_like(a)
     np.copyto(b, a)                 # both touched: page faults stay out of the timing
-    copy = _best_seconds(comm, lambda: np.copyto(b, a), repeats)
+    copy = _typical_seconds(comm, lambda: np.copyto(b, a), repeats)
     x = np.ones(REDUCE_BYTES // 4, dtype=np.float32)
     y = np.ones_like(x)
     np.add(x, y, out=x)
-    total = _best_seconds(comm, lambda: np.add(x, y, out=x), repeats)
+    total = _typical_seconds(comm, lambda: np.add(x, y, out=x), repeats)
     cached = None
     if cache:
         # Half the cache in all (source and target), so that other data keeps its room.
@@ -302,7 +307,7 @@ def stream_rates(comm, repeats, cache=None):
 def sweep_rates(comm, cache, share, repeats):
     """[[bytes, read bytes per second]]: a sweep (sdot) over working sets from 4 x cache,
     doubling, to 2 x share (at most SWEEP_MAX_BYTES), every rank sweeping its own at once;
-    the best of repeats, the slowest rank's. What the last-level cache holds for a rank as
+    the median of repeats of the slowest rank's. What the last-level cache holds for a rank as
     the step sweeps it: less than sysfs reports where other tenants or cores share it."""
     sizes, size = [], 4 * cache
     while size <= min(2 * max(share, cache), SWEEP_MAX_BYTES):
@@ -312,7 +317,7 @@ def sweep_rates(comm, cache, share, repeats):
     for size in sizes:
         a = np.ones(size // 4, dtype=np.float32)
         np.dot(a, a)                # touched: page faults stay out of the timing
-        found.append([size, size / _best_seconds(comm, lambda: np.dot(a, a), repeats)])
+        found.append([size, size / _typical_seconds(comm, lambda: np.dot(a, a), repeats)])
     return found
 
 
@@ -375,10 +380,10 @@ def communication_points(comm, values, trials):
 
 def communication(size, rounds, gamma, say):
     """{"ranks", "gamma_s_per_byte", op: {lines, max_relative_error, points}}: each point's
-    best over the rounds of communication_points, fitted (see fit)."""
+    median over the rounds of communication_points, fitted (see fit)."""
     result = {"ranks": _sub_sizes(size), "gamma_s_per_byte": gamma}
     for op in OPERATIONS:
-        points = [[p, n, min(r[op][i][2] for r in rounds)] for i, (p, n, _) in
+        points = [[p, n, float(np.median([r[op][i][2] for r in rounds]))] for i, (p, n, _) in
                   enumerate(rounds[0][op])]
         result[op] = {**fit(op, points, gamma), "points": points}
         say(f"  {op}: " + "; ".join(
@@ -398,7 +403,7 @@ def allreduce_overlap(comm, repeats, say):
     a = np.full((256, 256), 0.5, np.float32, order="F")
     c = np.zeros_like(a, order="F")
     gemm = _kernels.gemm
-    alone = _best_seconds(comm, lambda: comm.Iallreduce(MPI.IN_PLACE, vector, op=MPI.SUM)
+    alone = _typical_seconds(comm, lambda: comm.Iallreduce(MPI.IN_PLACE, vector, op=MPI.SUM)
                           .Wait(), repeats)
     one = _call_seconds(comm, lambda: gemm(1.0, a, a, 0.0, c), repeats)
     calls = max(OVERLAP_TESTS, int(comm.allreduce(round(alone / one), op=MPI.MIN)))
@@ -415,8 +420,8 @@ def allreduce_overlap(comm, repeats, say):
         compute(request)
         request.Wait()
 
-    computing = _best_seconds(comm, compute, repeats)
-    together = _best_seconds(comm, both, repeats)
+    computing = _typical_seconds(comm, compute, repeats)
+    together = _typical_seconds(comm, both, repeats)
     share = min(1.0, max(0.0, (alone + computing - together) / min(alone, computing)))
     say(f"  overlap: an all-reduce of {OVERLAP_BYTES // 2**20} MiB takes {alone * 1e3:.2f} ms, "
         f"GEMMs {computing * 1e3:.2f} ms, both {together * 1e3:.2f} ms: {share:.2f} of it hidden")
@@ -447,7 +452,7 @@ def _as_the_step_runs(ex, persistent):
 
 
 def _time_operation(comm, op, values, trials):
-    """(n bytes as collective_terms counts them, the best over trials of the slowest rank's
+    """(n bytes as collective_terms counts them, the median over trials of the slowest rank's
     seconds per call) of one operation as the step makes it: exchange.Exchange's
     persistent requests (the halo of a one-neuron layer, rows gathered and
     reduce-scattered) started and waited as the step does, and the grid's Iallreduce of
@@ -487,7 +492,7 @@ def _time_operation(comm, op, values, trials):
         times.append(_slowest(comm, (MPI.Wtime() - start) / repeat))
     if persistent is not None:
         persistent.free()
-    return nbytes, min(times)
+    return nbytes, float(np.median(times))
 
 
 def fit(op, points, gamma):
