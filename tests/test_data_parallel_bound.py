@@ -5,9 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks import data_parallel_bound as bound
-
 CHECKOUT = Path(__file__).resolve().parents[1]
+# After site-packages: the repo root's ghostmlp/ source folder must not shadow the installed one.
+sys.path.append(str(CHECKOUT))
+
+from benchmarks import data_parallel_bound as bound  # noqa: E402
 
 
 def test_a_round_runs_serial_the_bound_at_once_and_the_shared_grid(tmp_path):
