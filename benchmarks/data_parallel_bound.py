@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.grids import run_layout
 from benchmarks.scaling import find_mpiexec, harness_command, read_jsonl
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results" / "data_parallel_bound.jsonl"
@@ -28,16 +29,14 @@ KINDS = ("serial", "bound", "shared")
 
 def _commands(mpiexec, model, batch, replicas, iterations, folder):
     """{kind: [(command, JSON path)]} of one round; the bound's D commands run at once."""
-    def one(name, ranks, grid, update, rows):
-        layout = {"model": model, "scale": 1.0, "ranks": ranks, "grid": list(grid),
-                  "connectivity": "dense", "blocks": 1, "master": False,
-                  "replica_update": update}
+    def one(name, grid, update, rows):
         path = Path(folder) / f"{name}.jsonl"
-        return harness_command(layout, mpiexec, rows, iterations, 2, "float32", path), path
+        return harness_command(run_layout(model, grid, update=update), mpiexec, rows,
+                               iterations, 2, "float32", path), path
     share = -(-batch // replicas)           # the largest share: the slowest replica's
-    return {"serial": [one("serial", 1, (1, 1), None, batch)],
-            "bound": [one(f"bound{d}", 1, (1, 1), None, share) for d in range(replicas)],
-            "shared": [one("shared", replicas, (replicas, 1), "shared", batch)]}
+    return {"serial": [one("serial", (1, 1), None, batch)],
+            "bound": [one(f"bound{d}", (1, 1), None, share) for d in range(replicas)],
+            "shared": [one("shared", (replicas, 1), "shared", batch)]}
 
 
 def run_round(mpiexec, model, batch, replicas, iterations, timeout):

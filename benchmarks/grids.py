@@ -56,13 +56,18 @@ def run(args):
                     results.write(json.dumps(record) + "\n")
 
 
+def run_layout(model, grid, connectivity="dense", blocks=None, update=None):
+    """The run of scaling.harness_command for a layout of `model` on `grid`."""
+    return {"model": model, "scale": 1.0, "ranks": grid[0] * grid[1], "grid": list(grid),
+            "connectivity": connectivity, "blocks": blocks or 1, "master": False,
+            "replica_update": update}
+
+
 def _measure(mpiexec, model, batch, grid, connectivity, blocks, update, timeout):
     """The record of one `benchmarks.harness train` run of a layout."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run.jsonl"
-        layout = {"model": model, "scale": 1.0, "ranks": grid[0] * grid[1], "grid": list(grid),
-                  "connectivity": connectivity, "blocks": blocks or 1, "master": False,
-                  "replica_update": update}
+        layout = run_layout(model, grid, connectivity, blocks, update)
         iterations = (M_ITERATIONS if model == "M" else ITERATIONS)[batch]
         command = harness_command(layout, mpiexec, batch, iterations, 2, "float32", out)
         print(shlex.join(command), file=sys.stderr, flush=True)

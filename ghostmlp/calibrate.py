@@ -45,6 +45,7 @@ OVERLAP_TESTS = 4           # its tests between GEMMs
 OVERHEAD_LAYERS = (2, 6)    # weight layers of the small networks of step_overheads
 OVERHEAD_WIDTH = 4          # their neurons per working rank and layer
 OVERHEAD_STEPS = 200        # their timed steps
+OVERHEAD_WARMUP = 5         # and untimed ones before them
 MAX_LINES = 4           # fitted α-β lines per operation, by message size
 QUICK = {"small": (1, 16, 256), "large": (256, 1024), "values": (1, 64, 4096, 262144), "trials": 2,
          "repeats": 1, "rounds": 1}
@@ -166,15 +167,8 @@ def _step_seconds(comm, sizes, layout):
     net = build_network(sizes, comm=MPI.COMM_SELF if own else comm, stall_timeout=0,
                         batch_size=1, **layout.options())
     X, y = synthetic_data(sizes, 1)
-    times = []
-    for _ in range(OVERHEAD_STEPS + 5):
-        comm.Barrier()
-        start = MPI.Wtime()
-        net.train_step(X, y)
-        times.append(MPI.Wtime() - start)
-    slowest = np.empty(len(times))
-    comm.Allreduce(np.array(times), slowest, op=MPI.MAX)
-    return float(np.median(slowest[5:]))
+    _typical_seconds(comm, lambda: net.train_step(X, y), OVERHEAD_WARMUP)
+    return _typical_seconds(comm, lambda: net.train_step(X, y), OVERHEAD_STEPS)
 
 
 def write(machine, path):
@@ -484,15 +478,10 @@ def _time_operation(comm, op, values, trials):
     run(1)
     repeat = max(1, int(TRIAL_SECONDS / max(_slowest(comm, MPI.Wtime() - start), 1e-7)))
     repeat = int(comm.allreduce(repeat, op=MPI.MIN))
-    times = []
-    for _ in range(trials):
-        comm.Barrier()
-        start = MPI.Wtime()
-        run(repeat)
-        times.append(_slowest(comm, (MPI.Wtime() - start) / repeat))
+    seconds = _typical_seconds(comm, lambda: run(repeat), trials) / repeat
     if persistent is not None:
         persistent.free()
-    return nbytes, float(np.median(times))
+    return nbytes, seconds
 
 
 def fit(op, points, gamma):

@@ -246,8 +246,9 @@ class Network:
         self._require_initialized()
         check_weight_pairs(weights, self.sizes)
         with self._engine.writing() as writes:
-            for l, (w, b) in enumerate(weights if writes else ()):
-                self.parameters.set_full_layer(l, w, b)
+            if writes:
+                for l, (w, b) in enumerate(weights):
+                    self.parameters.set_full_layer(l, w, b)
 
     # -------------------------------------------------------- the paper's loop
 

@@ -71,7 +71,6 @@ class Parameters:
                 piece.state = [self._pair(name, offset, piece) for name in self.state_names]
                 offset += piece.size
             self.spans.append((first, offset))
-        self.own = self.loss_slot = None
         self._own_block(gradients)
 
     def _own_block(self, gradients):

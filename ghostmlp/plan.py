@@ -200,8 +200,9 @@ def predict(sizes, batch, layout, machine, dtype="float32", optimizer="sgd",
         The interior of a halo layer is its forward GEMM time × (n_own - 2) / n_own (the
         two boundary neurons go first); W working ranks, M ranks per replica.
     memory = s [N ((1 + S) / D' + g) + b (Σ_l (2 rows_l + n_own_l [reduce-scattered]) + 2 n_0 + 4)]
-        D' = D for replicas that share memory, else 1; rows_l: the whole layer, or n_own + 2 for a ghost layer; fits: memory + the
-        machine's baseline per rank (interpreter, libraries) <= its memory per rank.
+        D' = D for replicas that share memory, else 1; rows_l: the whole layer, or
+        n_own + 2 for a ghost layer; fits: memory + the machine's baseline per rank
+        (interpreter, libraries) <= its memory per rank.
     """
     layout = layout if isinstance(layout, Candidate) else Candidate(**layout)
     replicas, model = layout.grid
